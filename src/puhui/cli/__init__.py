@@ -1,0 +1,29 @@
+"""The ``puhui`` command line (typer): one entry point, a sub-command per domain.
+
+Each domain's commands live in their own module here and are mounted below, so the CLI stays a
+thin layer: parse, open a transaction, call the domain service, print.
+"""
+
+from __future__ import annotations
+
+import typer
+
+from puhui.cli import db as db_cli
+from puhui.cli import ledger as ledger_cli
+
+app = typer.Typer(
+    name="puhui",
+    help="puhui (普惠): online-lending platform. Every command takes --help.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(db_cli.app, name="db")
+app.add_typer(ledger_cli.app, name="ledger")
+
+
+
+
+
+def main() -> None:
+    app()

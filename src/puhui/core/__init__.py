@@ -1,0 +1,1 @@
+"""Small building blocks every domain shares: money, rates, time, errors."""

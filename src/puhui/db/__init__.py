@@ -1,0 +1,1 @@
+"""Storage: engine and sessions, table metadata, Alembic migrations."""

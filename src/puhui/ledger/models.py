@@ -1,0 +1,107 @@
+"""Ledger tables.
+
+``ledger_transfers`` and ``ledger_entries`` are append-only (P2P-OBL-01): a pending transfer's
+outcome is the later post or void that names it, and the unique ``pending_id`` makes a second
+outcome impossible at the database level. Only account balances and chain heads are updated,
+under a row lock.
+"""
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    UniqueConstraint,
+)
+
+from puhui.db.metadata import BigIntId, metadata
+
+GENESIS_HASH = "0" * 64
+
+accounts = Table(
+    "ledger_accounts",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("book", String(16), nullable=False),
+    Column("code", Integer, nullable=False),
+    Column("owner", String(64)),
+    Column("name", String(128)),
+    Column("currency", String(3), nullable=False),
+    Column("flags", Integer, nullable=False),
+    #: A shard of a split (hot) account: the parent's balance is the sum of its shards.
+    Column("parent_id", BigInteger, ForeignKey("ledger_accounts.id")),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("entry_seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+    Index("ix_ledger_accounts_book_code_owner", "book", "code", "owner"),
+    Index("ix_ledger_accounts_parent_id", "parent_id"),
+)
+
+transfers = Table(
+    "ledger_transfers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("debit_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("credit_account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("amount", BigInteger, nullable=False),
+    Column("pending_id", String(64), unique=True),
+    Column("code", Integer, nullable=False),
+    Column("flags", Integer, nullable=False),
+    Column("timeout", Integer, nullable=False),
+    Column("expires_us", BigInteger),
+    Column("reference", String(128)),
+    Column("book", String(16), nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("ts_us", BigInteger, nullable=False),
+    Column("business_date", Date, nullable=False),
+    #: SHA-256 of the fields the client sent, to tell a retry from a conflicting reuse of an id.
+    Column("request_hash", String(64), nullable=False),
+    Index("ix_ledger_transfers_expires_us", "expires_us"),
+    Index("ix_ledger_transfers_business_date", "business_date"),
+    Index("ix_ledger_transfers_reference", "reference"),
+)
+
+entries = Table(
+    "ledger_entries",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("account_id", BigInteger, ForeignKey("ledger_accounts.id"), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("transfer_id", String(64), ForeignKey("ledger_transfers.id"), nullable=False),
+    Column("debits_pending", BigInteger, nullable=False),
+    Column("debits_posted", BigInteger, nullable=False),
+    Column("credits_pending", BigInteger, nullable=False),
+    Column("credits_posted", BigInteger, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("account_id", "seq"),
+    Index("ix_ledger_entries_transfer_id", "transfer_id"),
+)
+
+seals = Table(
+    "ledger_seals",
+    metadata,
+    Column("id", BigIntId, primary_key=True, autoincrement=True),
+    Column("business_date", Date, nullable=False, unique=True),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("account_count", Integer, nullable=False),
+    Column("created_us", BigInteger, nullable=False),
+)
+
+seal_heads = Table(
+    "ledger_seal_heads",
+    metadata,
+    Column("seal_id", BigInteger, ForeignKey("ledger_seals.id"), primary_key=True),
+    Column("account_id", BigInteger, ForeignKey("ledger_accounts.id"), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("head_hash", String(64), nullable=False),
+)

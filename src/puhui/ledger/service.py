@@ -1,0 +1,606 @@
+"""Ledger operations: open accounts, create transfers, read balances.
+
+The caller owns the transaction (see ``puhui.db.engine.run_in_transaction``): nothing here
+commits, so a bid that freezes money and records a note is one atomic unit. Within a call the
+accounts are locked in id order before anything is read that decides the outcome, which is what
+makes concurrent retries of one id, and concurrent debits of one balance, safe.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, insert, select, update
+from sqlalchemy.sql.expression import bindparam
+
+from puhui.core.clock import SYSTEM_CLOCK, Clock, business_date
+from puhui.core.errors import NotFound, ValidationError
+from puhui.db.engine import is_sqlite
+from puhui.ledger import hashing
+from puhui.ledger.codes import MESSAGES, AccountFlags, Book, Result, TransferFlags
+from puhui.ledger.models import GENESIS_HASH, accounts, entries, transfers
+
+MAX_ID_LENGTH = 64
+MAX_BALANCE = 2**63 - 1
+_PHASE_FLAGS = (
+    TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
+)
+_BALANCING = TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT
+_BALANCE_COLUMNS = hashing.ENTRY_DELTAS
+
+
+@dataclass(frozen=True)
+class Transfer:
+    """A request to move ``amount`` fen from ``debit_account_id`` to ``credit_account_id``.
+
+    For a post or void, the accounts may be left 0 and are taken from the pending transfer;
+    ``amount=None`` on a post means the whole pending amount.
+    """
+
+    id: str
+    debit_account_id: int = 0
+    credit_account_id: int = 0
+    amount: int | None = None
+    code: int = 0
+    flags: TransferFlags = TransferFlags.NONE
+    pending_id: str | None = None
+    timeout: int = 0
+    reference: str | None = None
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    id: str
+    result: Result
+    amount: int = 0
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result in (Result.OK, Result.EXISTS)
+
+
+@dataclass(frozen=True)
+class Account:
+    id: int
+    book: str
+    code: int
+    owner: str | None
+    name: str | None
+    currency: str
+    flags: AccountFlags
+    parent_id: int | None
+    debits_pending: int
+    debits_posted: int
+    credits_pending: int
+    credits_posted: int
+    entry_seq: int
+    head_hash: str
+
+    @property
+    def credit_balance(self) -> int:
+        """Posted balance of a credit-normal account (a user's money)."""
+        return self.credits_posted - self.debits_posted
+
+    @property
+    def debit_balance(self) -> int:
+        return self.debits_posted - self.credits_posted
+
+    @property
+    def available(self) -> int:
+        """What can still be debited (credit-normal) or credited (debit-normal) right now."""
+        if self.flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS:
+            return self.debits_posted - self.credits_posted - self.credits_pending
+        return self.credits_posted - self.debits_posted - self.debits_pending
+
+
+# --------------------------------------------------------------------------------------
+# accounts
+
+
+def create_account(
+    conn: Connection,
+    *,
+    book: Book | str,
+    code: int,
+    owner: str | None = None,
+    name: str | None = None,
+    flags: AccountFlags = AccountFlags.NONE,
+    currency: str = "CNY",
+    parent_id: int | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> int:
+    """Open an account and return its id."""
+    book = Book(book)
+    if code <= 0:
+        raise ValidationError("code_must_be_positive", "account code must be positive", field="code")
+    if len(currency) != 3 or not currency.isupper():
+        raise ValidationError("invalid_currency", "currency is a 3-letter ISO code", field="currency")
+    both = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
+    if flags & both == both:
+        raise ValidationError("flags_are_mutually_exclusive", "an account limits one side only",
+                              field="flags")
+    ts = _now_us(clock)
+    result = conn.execute(
+        insert(accounts).values(
+            book=book.value, code=int(code), owner=owner, name=name, currency=currency,
+            flags=int(flags), parent_id=parent_id, debits_pending=0, debits_posted=0,
+            credits_pending=0, credits_posted=0, entry_seq=0, head_hash=GENESIS_HASH,
+            created_us=ts,
+        )
+    )
+    return int(result.inserted_primary_key[0])
+
+
+def create_split_account(
+    conn: Connection, *, shards: int, **spec: Any
+) -> tuple[int, list[int]]:
+    """Open an account split into ``shards`` sub-accounts whose sum is the account.
+
+    An account that every transfer touches (fees, settlement, risk reserve) serialises all
+    writers on one row lock; writing to one of N shards instead divides that contention by N.
+    The parent row itself never carries entries.
+    """
+    if shards < 1:
+        raise ValidationError("shards_must_be_positive", "a split account needs shards",
+                              field="shards")
+    parent = create_account(conn, **spec)
+    children = [create_account(conn, parent_id=parent, **spec) for _ in range(shards)]
+    return parent, children
+
+
+def shard_for(shard_ids: Sequence[int], key: str) -> int:
+    """Pick a shard deterministically from a key (a transfer id), so retries land alike."""
+    import zlib
+
+    return shard_ids[zlib.crc32(key.encode()) % len(shard_ids)]
+
+
+def get_account(conn: Connection, account_id: int) -> Account:
+    row = conn.execute(select(accounts).where(accounts.c.id == account_id)).mappings().first()
+    if row is None:
+        raise NotFound("account_not_found", f"account {account_id} not found", field="account_id")
+    return _account(row)
+
+
+def get_accounts(conn: Connection, ids: Iterable[int]) -> dict[int, Account]:
+    rows = conn.execute(select(accounts).where(accounts.c.id.in_(list(ids)))).mappings()
+    return {r["id"]: _account(r) for r in rows}
+
+
+def find_accounts(
+    conn: Connection, *, book: Book | str, code: int | None = None, owner: str | None = None
+) -> list[Account]:
+    q = select(accounts).where(accounts.c.book == Book(book).value)
+    if code is not None:
+        q = q.where(accounts.c.code == int(code))
+    if owner is not None:
+        q = q.where(accounts.c.owner == owner)
+    return [_account(r) for r in conn.execute(q.order_by(accounts.c.id)).mappings()]
+
+
+def split_balance(conn: Connection, parent_id: int) -> Account:
+    """The parent of a split account with its shards' balances summed into it."""
+    parent = get_account(conn, parent_id)
+    rows = conn.execute(select(accounts).where(accounts.c.parent_id == parent_id)).mappings()
+    totals = dict.fromkeys(_BALANCE_COLUMNS, 0)
+    for r in rows:
+        for c in _BALANCE_COLUMNS:
+            totals[c] += r[c]
+    return Account(**{**parent.__dict__, **totals})
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        id=row["id"], book=row["book"], code=row["code"], owner=row["owner"], name=row["name"],
+        currency=row["currency"], flags=AccountFlags(row["flags"]), parent_id=row["parent_id"],
+        debits_pending=row["debits_pending"], debits_posted=row["debits_posted"],
+        credits_pending=row["credits_pending"], credits_posted=row["credits_posted"],
+        entry_seq=row["entry_seq"], head_hash=row["head_hash"],
+    )
+
+
+# --------------------------------------------------------------------------------------
+# transfers
+
+
+def create_transfer(
+    conn: Connection, transfer: Transfer, *, clock: Clock = SYSTEM_CLOCK
+) -> TransferResult:
+    return create_transfers(conn, [transfer], clock=clock)[0]
+
+
+@dataclass
+class _State:
+    """Working copy of one account's balances and chain head during a batch."""
+
+    row: dict[str, Any]
+
+
+@dataclass
+class _Applied:
+    row: dict[str, Any]  # the transfers row to insert
+    deltas: dict[int, tuple[int, int, int, int]]  # account id → balance deltas
+
+
+@dataclass
+class _Batch:
+    accounts: dict[int, dict[str, Any]]
+    existing: dict[str, dict[str, Any]]
+    pendings: dict[str, dict[str, Any]]
+    resolved: dict[str, int]  # pending id → flags of the transfer that resolved it
+    created: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+def create_transfers(
+    conn: Connection, batch: Sequence[Transfer], *, clock: Clock = SYSTEM_CLOCK
+) -> list[TransferResult]:
+    """Apply a batch of transfers in order; return one result per transfer.
+
+    A failed transfer changes nothing; a failed member of a linked chain undoes the chain. The
+    same id with the same fields answers ``exists`` and applies nothing again.
+    """
+    if not batch:
+        return []
+    ts0 = _now_us(clock)
+    pending_ids = {t.pending_id for t in batch if isinstance(t.pending_id, str) and t.pending_id}
+    pendings = _load_transfers(conn, pending_ids)
+    account_ids: set[int] = set()
+    for t in batch:
+        for a in (t.debit_account_id, t.credit_account_id):
+            if isinstance(a, int) and not isinstance(a, bool) and a > 0:
+                account_ids.add(a)
+    for p in pendings.values():
+        account_ids.update((p["debit_account_id"], p["credit_account_id"]))
+    locked = _lock_accounts(conn, account_ids)
+    ids = {t.id for t in batch if isinstance(t.id, str)}
+    state = _Batch(
+        accounts=locked,
+        existing=_load_transfers(conn, ids),
+        pendings=pendings,
+        resolved=_load_resolutions(conn, pending_ids),
+    )
+
+    results: list[TransferResult] = []
+    committed: list[_Applied] = []
+    chain: list[_Applied] = []
+    chain_start = 0
+    failed_at: int | None = None
+    snapshot: dict[int, dict[str, Any]] | None = None
+    last = len(batch) - 1
+    for i, t in enumerate(batch):
+        linked = bool(_flags(t) & TransferFlags.LINKED)
+        if snapshot is None and linked:
+            snapshot = {k: dict(v) for k, v in state.accounts.items()}
+            chain_start, failed_at = i, None
+        in_chain = snapshot is not None
+        if in_chain and failed_at is not None:
+            results.append(_fail(t, Result.LINKED_EVENT_FAILED))
+        else:
+            outcome = _apply_one(t, state, ts0 + i)
+            if isinstance(outcome, TransferResult):
+                results.append(outcome)
+                if in_chain and outcome.result != Result.EXISTS:
+                    failed_at = i
+            else:
+                results.append(
+                    TransferResult(t.id, Result.OK, outcome.row["amount"], MESSAGES[Result.OK])
+                )
+                (chain if in_chain else committed).append(outcome)
+        if not in_chain or (linked and i < last):
+            continue
+        # The chain ends here: apply it whole, or undo it whole.
+        members = results[chain_start : i + 1]
+        if failed_at is None and linked:
+            failed_at = i
+            results[i] = _fail(t, Result.LINKED_EVENT_CHAIN_OPEN)
+        elif failed_at is None and chain and any(r.result == Result.EXISTS for r in members):
+            # Part of the chain was applied before: applying the rest would split it.
+            failed_at = next(
+                chain_start + k for k, r in enumerate(members) if r.result == Result.EXISTS
+            )
+        if failed_at is None:
+            committed.extend(chain)
+        else:
+            for j in range(chain_start, i + 1):
+                if j != failed_at:
+                    results[j] = _fail(batch[j], Result.LINKED_EVENT_FAILED)
+            state.accounts = snapshot  # type: ignore[assignment]
+            for a in chain:
+                state.created.pop(a.row["id"], None)
+                if a.row["pending_id"]:
+                    state.resolved.pop(a.row["pending_id"], None)
+        chain, snapshot = [], None
+
+    if committed:
+        _write(conn, committed, state.accounts)
+    return results
+
+
+def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
+    """Validate one transfer against the batch's working state and apply it there."""
+    if not isinstance(t.id, str) or not t.id:
+        return _fail(t, Result.ID_MUST_NOT_BE_EMPTY)
+    if len(t.id) > MAX_ID_LENGTH:
+        return _fail(t, Result.ID_TOO_LONG)
+    flags = _flags(t)
+    phase = flags & _PHASE_FLAGS
+    amount = t.amount
+    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+        return _fail(t, Result.AMOUNT_MUST_BE_INTEGER)
+    req = hashing.request_hash(
+        (t.debit_account_id, t.credit_account_id, amount, t.code, int(flags), t.pending_id,
+         t.timeout, t.reference)
+    )
+    prior = s.existing.get(t.id) or s.created.get(t.id)
+    if prior is not None:
+        if prior["request_hash"] == req:
+            return TransferResult(t.id, Result.EXISTS, prior["amount"], MESSAGES[Result.EXISTS])
+        return _fail(t, Result.EXISTS_WITH_DIFFERENT_FIELDS)
+    if phase not in (TransferFlags.NONE, TransferFlags.PENDING, TransferFlags.POST_PENDING,
+                     TransferFlags.VOID_PENDING) or (phase and flags & _BALANCING and
+                                                     phase != TransferFlags.PENDING):
+        return _fail(t, Result.FLAGS_ARE_MUTUALLY_EXCLUSIVE)
+    if not isinstance(t.timeout, int) or t.timeout < 0:
+        return _fail(t, Result.TIMEOUT_MUST_NOT_BE_NEGATIVE)
+    if t.timeout and phase != TransferFlags.PENDING:
+        return _fail(t, Result.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER)
+    if phase in (TransferFlags.POST_PENDING, TransferFlags.VOID_PENDING):
+        return _apply_resolution(t, s, ts_us, flags, req)
+    if t.pending_id:
+        return _fail(t, Result.PENDING_ID_MUST_BE_EMPTY)
+    if not isinstance(t.code, int) or t.code <= 0:
+        return _fail(t, Result.CODE_MUST_NOT_BE_ZERO)
+    if amount is None or (amount <= 0 and not flags & _BALANCING):
+        return _fail(t, Result.AMOUNT_MUST_BE_POSITIVE)
+    if t.debit_account_id == t.credit_account_id:
+        return _fail(t, Result.ACCOUNTS_MUST_BE_DIFFERENT)
+    dr = s.accounts.get(t.debit_account_id)
+    cr = s.accounts.get(t.credit_account_id)
+    if dr is None or cr is None:
+        side = "debit" if dr is None else "credit"
+        return _fail(t, Result.ACCOUNT_NOT_FOUND, f"{side} account not found")
+    if dr["book"] != cr["book"]:
+        return _fail(t, Result.BOOKS_DIFFER)
+    if dr["currency"] != cr["currency"]:
+        return _fail(t, Result.CURRENCIES_DIFFER)
+    pending = phase == TransferFlags.PENDING
+    if flags & TransferFlags.BALANCING_DEBIT:
+        room = dr["credits_posted"] - dr["debits_posted"] - dr["debits_pending"]
+        amount = min(amount, room) if amount > 0 else room
+        if amount <= 0:
+            return _fail(t, Result.EXCEEDS_CREDITS)
+    if flags & TransferFlags.BALANCING_CREDIT:
+        room = cr["debits_posted"] - cr["credits_posted"] - cr["credits_pending"]
+        amount = min(amount, room) if amount > 0 else room
+        if amount <= 0:
+            return _fail(t, Result.EXCEEDS_DEBITS)
+    kind = "pending" if pending else "posted"
+    dr_delta = _delta(debit=amount, kind=kind)
+    cr_delta = _delta(credit=amount, kind=kind)
+    failure = _check_limits(t, dr, dr_delta) or _check_limits(t, cr, cr_delta)
+    if failure:
+        return failure
+    row = _transfer_row(t, dr, cr, amount, flags, ts_us, req)
+    return _commit_in_memory(s, row, {dr["id"]: dr_delta, cr["id"]: cr_delta})
+
+
+def _apply_resolution(
+    t: Transfer, s: _Batch, ts_us: int, flags: TransferFlags, req: str
+) -> TransferResult | _Applied:
+    """Post (in full or in part) or void a pending transfer."""
+    if not t.pending_id:
+        return _fail(t, Result.PENDING_ID_REQUIRED)
+    if t.pending_id == t.id:
+        return _fail(t, Result.PENDING_ID_MUST_BE_DIFFERENT)
+    p = s.pendings.get(t.pending_id) or s.created.get(t.pending_id)
+    if p is None:
+        return _fail(t, Result.PENDING_TRANSFER_NOT_FOUND)
+    if not p["flags"] & TransferFlags.PENDING:
+        return _fail(t, Result.PENDING_TRANSFER_NOT_PENDING)
+    if (t.debit_account_id and t.debit_account_id != p["debit_account_id"]) or (
+        t.credit_account_id and t.credit_account_id != p["credit_account_id"]
+    ):
+        return _fail(t, Result.PENDING_TRANSFER_HAS_DIFFERENT_ACCOUNTS)
+    post = bool(flags & TransferFlags.POST_PENDING)
+    amount = p["amount"] if t.amount is None else t.amount
+    if amount <= 0:
+        return _fail(t, Result.AMOUNT_MUST_BE_POSITIVE)
+    if amount > p["amount"]:
+        return _fail(t, Result.EXCEEDS_PENDING_TRANSFER_AMOUNT)
+    if not post and amount != p["amount"]:
+        return _fail(t, Result.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT)
+    done = s.resolved.get(t.pending_id)
+    if done is not None:
+        if done & TransferFlags.POST_PENDING:
+            return _fail(t, Result.PENDING_TRANSFER_ALREADY_POSTED)
+        return _fail(t, Result.PENDING_TRANSFER_ALREADY_VOIDED)
+    if post and p["expires_us"] is not None and ts_us >= p["expires_us"]:
+        # A void after the timeout only does early what the expiry sweep would do.
+        return _fail(t, Result.PENDING_TRANSFER_EXPIRED)
+    code = t.code or p["code"]
+    dr = s.accounts[p["debit_account_id"]]
+    cr = s.accounts[p["credit_account_id"]]
+    whole = p["amount"]
+    posted = amount if post else 0
+    dr_delta = (-whole, posted, 0, 0)
+    cr_delta = (0, 0, -whole, posted)
+    failure = _check_limits(t, dr, dr_delta) or _check_limits(t, cr, cr_delta)
+    if failure:
+        return failure
+    row = _transfer_row(t, dr, cr, amount, flags, ts_us, req, code=code)
+    applied = _commit_in_memory(s, row, {dr["id"]: dr_delta, cr["id"]: cr_delta})
+    s.resolved[t.pending_id] = int(flags)
+    return applied
+
+
+def _delta(*, debit: int = 0, credit: int = 0, kind: str) -> tuple[int, int, int, int]:
+    if kind == "pending":
+        return (debit, 0, credit, 0)
+    return (0, debit, 0, credit)
+
+
+def _check_limits(
+    t: Transfer, acc: dict[str, Any], delta: tuple[int, int, int, int]
+) -> TransferResult | None:
+    dp, dpo, cp, cpo = (acc[c] + d for c, d in zip(_BALANCE_COLUMNS, delta, strict=True))
+    if dp + dpo > MAX_BALANCE:
+        return _fail(t, Result.OVERFLOWS_DEBITS)
+    if cp + cpo > MAX_BALANCE:
+        return _fail(t, Result.OVERFLOWS_CREDITS)
+    flags = acc["flags"]
+    # Only a movement that adds to the limited side can breach the limit; releasing a pending
+    # amount never does, even on an account that is already at its edge.
+    if flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and (delta[0] > 0 or delta[1] > 0):
+        if dp + dpo > cpo:
+            return _fail(t, Result.EXCEEDS_CREDITS)
+    if flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and (delta[2] > 0 or delta[3] > 0):
+        if cp + cpo > dpo:
+            return _fail(t, Result.EXCEEDS_DEBITS)
+    return None
+
+
+def _transfer_row(
+    t: Transfer, dr: dict[str, Any], cr: dict[str, Any], amount: int, flags: TransferFlags,
+    ts_us: int, req: str, *, code: int | None = None,
+) -> dict[str, Any]:
+    timeout = t.timeout if flags & TransferFlags.PENDING else 0
+    return {
+        "id": t.id,
+        "debit_account_id": dr["id"],
+        "credit_account_id": cr["id"],
+        "amount": amount,
+        "pending_id": t.pending_id or None,
+        "code": int(code if code is not None else t.code),
+        "flags": int(flags),
+        "timeout": timeout,
+        "expires_us": ts_us + timeout * 1_000_000 if timeout else None,
+        "reference": t.reference,
+        "book": dr["book"],
+        "currency": dr["currency"],
+        "ts_us": ts_us,
+        "business_date": business_date(_from_us(ts_us)),
+        "request_hash": req,
+    }
+
+
+def _commit_in_memory(
+    s: _Batch, row: dict[str, Any], deltas: dict[int, tuple[int, int, int, int]]
+) -> _Applied:
+    for account_id, delta in deltas.items():
+        acc = s.accounts[account_id]
+        for c, d in zip(_BALANCE_COLUMNS, delta, strict=True):
+            acc[c] += d
+    s.created[row["id"]] = row
+    return _Applied(row=row, deltas=deltas)
+
+
+def _write(
+    conn: Connection, applied: list[_Applied], state: dict[int, dict[str, Any]]
+) -> None:
+    """Insert transfers and chained entries, then store the new balances and chain heads."""
+    heads = {}
+    entry_rows = []
+    for a in applied:
+        digest = hashing.transfer_digest(a.row)
+        for account_id, delta in a.deltas.items():
+            prev = heads.get(account_id)
+            if prev is None:
+                acc = state[account_id]
+                prev = (acc["_seq0"], acc["_head0"])
+            seq = prev[0] + 1
+            h = hashing.entry_hash(prev_hash=prev[1], account_id=account_id, seq=seq,
+                                   transfer_digest=digest, deltas=delta)
+            entry_rows.append({
+                "account_id": account_id, "seq": seq, "transfer_id": a.row["id"],
+                "debits_pending": delta[0], "debits_posted": delta[1],
+                "credits_pending": delta[2], "credits_posted": delta[3],
+                "prev_hash": prev[1], "hash": h,
+            })
+            heads[account_id] = (seq, h)
+    conn.execute(insert(transfers), [a.row for a in applied])
+    conn.execute(insert(entries), entry_rows)
+    conn.execute(
+        update(accounts).where(accounts.c.id == bindparam("_id")).values(
+            debits_pending=bindparam("dp"), debits_posted=bindparam("dpo"),
+            credits_pending=bindparam("cp"), credits_posted=bindparam("cpo"),
+            entry_seq=bindparam("seq"), head_hash=bindparam("head"),
+        ),
+        [
+            {"_id": i, "dp": state[i]["debits_pending"], "dpo": state[i]["debits_posted"],
+             "cp": state[i]["credits_pending"], "cpo": state[i]["credits_posted"],
+             "seq": seq, "head": h}
+            for i, (seq, h) in sorted(heads.items())
+        ],
+    )
+
+
+def _lock_accounts(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
+    """Read and lock accounts in id order, so two writers can never wait on each other."""
+    if not ids:
+        return {}
+    q = select(accounts).where(accounts.c.id.in_(sorted(ids))).order_by(accounts.c.id)
+    if not is_sqlite(conn):  # SQLite writers already hold the database lock (BEGIN IMMEDIATE)
+        q = q.with_for_update()
+    out = {}
+    for r in conn.execute(q).mappings():
+        row = dict(r)
+        row["_seq0"], row["_head0"] = row["entry_seq"], row["head_hash"]
+        out[row["id"]] = row
+    return out
+
+
+def _load_transfers(conn: Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
+    if not ids:
+        return {}
+    rows = conn.execute(select(transfers).where(transfers.c.id.in_(sorted(ids)))).mappings()
+    return {r["id"]: dict(r) for r in rows}
+
+
+def _load_resolutions(conn: Connection, pending_ids: set[str]) -> dict[str, int]:
+    if not pending_ids:
+        return {}
+    q = select(transfers.c.pending_id, transfers.c.flags).where(
+        transfers.c.pending_id.in_(sorted(pending_ids))
+    )
+    return {pid: flags for pid, flags in conn.execute(q)}
+
+
+def get_transfer(conn: Connection, transfer_id: str) -> dict[str, Any] | None:
+    row = conn.execute(select(transfers).where(transfers.c.id == transfer_id)).mappings().first()
+    return dict(row) if row else None
+
+
+def pending_status(conn: Connection, pending_id: str) -> str:
+    """``pending``, ``posted``, ``voided`` (expiry is a void), or raises NotFound."""
+    p = get_transfer(conn, pending_id)
+    if p is None or not p["flags"] & TransferFlags.PENDING:
+        raise NotFound("pending_transfer_not_found", f"no pending transfer {pending_id}")
+    res = _load_resolutions(conn, {pending_id})
+    if pending_id not in res:
+        return "pending"
+    return "posted" if res[pending_id] & TransferFlags.POST_PENDING else "voided"
+
+
+def _flags(t: Transfer) -> TransferFlags:
+    try:
+        return TransferFlags(int(t.flags))
+    except (TypeError, ValueError):
+        return TransferFlags(0xFFFF & ~0)  # unknown bits: reported as conflicting flags
+
+
+def _fail(t: Transfer, result: Result, message: str | None = None) -> TransferResult:
+    tid = t.id if isinstance(t.id, str) else ""
+    return TransferResult(tid, result, 0, message or MESSAGES[result])
+
+
+def _now_us(clock: Clock) -> int:
+    return int(clock.now().timestamp() * 1_000_000)
+
+
+def _from_us(ts_us: int):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ts_us / 1_000_000, tz=UTC)
