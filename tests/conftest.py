@@ -41,23 +41,26 @@ def _sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def _pg_url(worker_id: str) -> Iterator[str]:
+    """A database of this test process's own, next to the one the URL names.
+
+    Its name carries the xdist worker and the process id, so concurrent test runs against one
+    server never drop each other's tables; it is dropped again at the end of the session.
+    """
     assert PG_URL, "PostgreSQL tests need PUHUI_TEST_DATABASE_URL"
     base = make_url(database_url(PG_URL))
-    name = f"{base.database}_{worker_id}" if worker_id != "master" else base.database
-    if name != base.database:
-        admin = create_engine(base, isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            c.execute(text(f'CREATE DATABASE "{name}"'))
-        admin.dispose()
+    name = f"{base.database}_{worker_id}_{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{name}"'))
     url = base.set(database=name).render_as_string(hide_password=False)
     engine = make_engine(url)
-    with engine.begin() as c:  # a rerun against a used database starts from nothing
-        c.execute(text("DROP SCHEMA public CASCADE"))
-        c.execute(text("CREATE SCHEMA public"))
     upgrade(engine)
     engine.dispose()
     yield url
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture(scope="session")
@@ -67,9 +70,7 @@ def worker_id(request: pytest.FixtureRequest) -> str:
 
 
 @pytest.fixture
-def database_url_for_test(
-    backend: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> str:
+def database_url_for_test(backend: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A URL to an empty, fully migrated database of the given backend."""
     if backend == "sqlite":
         path = tmp_path / "puhui.db"
@@ -90,13 +91,20 @@ def engine(database_url_for_test: str) -> Iterator[Engine]:
 def _truncate_all(url: str) -> None:
     engine = make_engine(url)
     with engine.begin() as c:
-        rows = c.execute(text(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
-            "AND tablename <> 'alembic_version'"
-        )).scalars().all()
+        rows = (
+            c.execute(
+                text(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = 'public' "
+                    "AND tablename <> 'alembic_version'"
+                )
+            )
+            .scalars()
+            .all()
+        )
         if rows:
-            c.execute(text("TRUNCATE " + ", ".join(f'"{r}"' for r in rows)
-                           + " RESTART IDENTITY CASCADE"))
+            c.execute(
+                text("TRUNCATE " + ", ".join(f'"{r}"' for r in rows) + " RESTART IDENTITY CASCADE")
+            )
     engine.dispose()
 
 

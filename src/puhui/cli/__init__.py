@@ -22,8 +22,5 @@ app.add_typer(db_cli.app, name="db")
 app.add_typer(ledger_cli.app, name="ledger")
 
 
-
-
-
 def main() -> None:
     app()

@@ -21,8 +21,11 @@ T = TypeVar("T")
 
 DatabaseOption = Annotated[
     str | None,
-    typer.Option("--database", envvar="PUHUI_DATABASE_URL",
-                 help="Database URL (default: sqlite file puhui.db in this folder)."),
+    typer.Option(
+        "--database",
+        envvar="PUHUI_DATABASE_URL",
+        help="Database URL (default: sqlite file puhui.db in this folder).",
+    ),
 ]
 
 

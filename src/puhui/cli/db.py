@@ -23,6 +23,8 @@ def current_cmd(database: DatabaseOption = None) -> None:
     """Show the applied and the latest revisions; exit 1 when behind."""
     engine = open_engine(database, migrate=False)
     cur, heads = current_revisions(engine), head_revisions(engine)
-    console.print(f"applied: {', '.join(sorted(cur)) or '(none)'}; latest: {', '.join(sorted(heads))}")
+    console.print(
+        f"applied: {', '.join(sorted(cur)) or '(none)'}; latest: {', '.join(sorted(heads))}"
+    )
     if cur != heads:
         raise typer.Exit(1)

@@ -24,8 +24,9 @@ def verify_cmd(database: DatabaseOption = None) -> None:
     Exits 1 naming the first broken entry.
     """
     engine = open_engine(database)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), console=err_console,
-                  transient=True) as bar:
+    with Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), console=err_console, transient=True
+    ) as bar:
         task = bar.add_task("verifying journal", total=None)
 
         def tick(n: int) -> None:
@@ -34,8 +35,9 @@ def verify_cmd(database: DatabaseOption = None) -> None:
         with engine.connect() as conn:
             problems = verify(conn, progress=tick)
     if problems:
-        err_console.print(f"ledger verify FAILED: {len(problems)} problem(s); first: {problems[0]}",
-                          markup=False)
+        err_console.print(
+            f"ledger verify FAILED: {len(problems)} problem(s); first: {problems[0]}", markup=False
+        )
         for p in problems[1:20]:
             err_console.print(f"  {p}", markup=False)
         raise typer.Exit(1)
@@ -46,8 +48,9 @@ def verify_cmd(database: DatabaseOption = None) -> None:
 def expire_cmd(database: DatabaseOption = None) -> None:
     """Void pending transfers whose timeout has passed."""
     engine = open_engine(database)
-    results = run(lambda: run_in_transaction(
-        engine, lambda c: jobs.expire_pending(c, clock=SYSTEM_CLOCK)))
+    results = run(
+        lambda: run_in_transaction(engine, lambda c: jobs.expire_pending(c, clock=SYSTEM_CLOCK))
+    )
     voided = sum(1 for r in results if r.ok)
     console.print(f"expired {voided} pending transfer(s)")
 
@@ -60,7 +63,6 @@ def seal_cmd(
     """Seal the day: hash the heads of every account chain that moved since the last seal."""
     engine = open_engine(database)
     day = date.fromisoformat(on) if on else business_date(SYSTEM_CLOCK.now())
-    seal = run(lambda: run_in_transaction(
-        engine, lambda c: jobs.seal_day(c, business_date=day)))
+    seal = run(lambda: run_in_transaction(engine, lambda c: jobs.seal_day(c, business_date=day)))
     state = "sealed" if seal.created else "already sealed"
     console.print(f"{state} {seal.business_date}: {seal.account_count} chain(s), {seal.hash}")

@@ -19,7 +19,10 @@ _AMOUNT_RE = re.compile(r"^(?P<sign>[-+]?)(?P<int>\d+)(?:\.(?P<frac>\d*))?$")
 
 
 def parse_yuan(
-    text: str | int | Decimal, *, field: str = "amount", allow_negative: bool = False,
+    text: str | int | Decimal,
+    *,
+    field: str = "amount",
+    allow_negative: bool = False,
     allow_zero: bool = True,
 ) -> int:
     """Parse a yuan amount such as ``"12.34"`` into fen (1234).
@@ -27,22 +30,26 @@ def parse_yuan(
     Refuses a third decimal rather than rounding it, refuses negatives unless asked, and
     refuses floats outright because their binary value is not the decimal the user typed.
     """
-    if isinstance(text, bool) or isinstance(text, float):
-        raise ValidationError("amount_not_decimal", "amount must be a decimal string, not a float",
-                              field=field)
+    if isinstance(text, bool | float):
+        raise ValidationError(
+            "amount_not_decimal", "amount must be a decimal string, not a float", field=field
+        )
     if isinstance(text, int):
         fen = text * FEN_PER_YUAN
     else:
         raw = str(text).strip().replace(",", "") if isinstance(text, str) else str(text)
         m = _AMOUNT_RE.match(raw)
         if not m:
-            raise ValidationError("amount_not_a_number", f"{text!r} is not an amount in yuan",
-                                  field=field)
+            raise ValidationError(
+                "amount_not_a_number", f"{text!r} is not an amount in yuan", field=field
+            )
         frac = m.group("frac") or ""
         if len(frac.rstrip("0")) > 2:
-            raise ValidationError("amount_fractional_fen",
-                                  f"{text!r} has more than two decimals (fractions of a fen)",
-                                  field=field)
+            raise ValidationError(
+                "amount_fractional_fen",
+                f"{text!r} has more than two decimals (fractions of a fen)",
+                field=field,
+            )
         fen = int(m.group("int")) * FEN_PER_YUAN + int((frac + "00")[:2])
         if m.group("sign") == "-":
             fen = -fen
@@ -50,21 +57,27 @@ def parse_yuan(
 
 
 def check_fen(
-    value: object, *, field: str = "amount_fen", allow_negative: bool = False,
+    value: object,
+    *,
+    field: str = "amount_fen",
+    allow_negative: bool = False,
     allow_zero: bool = True,
 ) -> int:
     """Validate an amount already in fen (an ``int``, never a float or bool)."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError("amount_not_integer_fen", "amount must be an integer number of fen",
-                              field=field)
+        raise ValidationError(
+            "amount_not_integer_fen", "amount must be an integer number of fen", field=field
+        )
     if value < 0 and not allow_negative:
         raise ValidationError("amount_negative", "amount must not be negative", field=field)
     if value == 0 and not allow_zero:
-        raise ValidationError("amount_must_be_positive", "amount must be greater than zero",
-                              field=field)
+        raise ValidationError(
+            "amount_must_be_positive", "amount must be greater than zero", field=field
+        )
     if abs(value) > MAX_FEN:
-        raise ValidationError("amount_too_large", "amount is larger than any we accept",
-                              field=field)
+        raise ValidationError(
+            "amount_too_large", "amount is larger than any we accept", field=field
+        )
     return value
 
 

@@ -65,6 +65,8 @@ def is_sqlite(conn_or_engine: Connection | Engine) -> bool:
 
 
 _RETRYABLE_PG = {"40001", "40P01"}  # serialization failure, deadlock detected
+#: Unique constraints on client-chosen ids whose violation means "someone else just did it".
+_RACES = {"pk_ledger_transfers", "uq_ledger_transfers_pending_id"}
 
 
 def is_retryable(exc: BaseException) -> bool:
@@ -75,12 +77,13 @@ def is_retryable(exc: BaseException) -> bool:
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in _RETRYABLE_PG:
         return True
+    if code == "23505" and getattr(getattr(orig, "diag", None), "constraint_name", "") in _RACES:
+        # Two writers raced to insert one client-chosen id; the retry reads the winner's row.
+        return True
     return isinstance(exc, OperationalError) and "database is locked" in str(orig)
 
 
-def run_in_transaction(
-    engine: Engine, work: Callable[[Connection], T], *, attempts: int = 8
-) -> T:
+def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
     """Run ``work`` in one transaction, committing on success.
 
     A deadlock or serialization failure aborts the whole transaction, so the only correct retry

@@ -29,7 +29,9 @@ ENTRY_DELTAS = ("debits_pending", "debits_posted", "credits_pending", "credits_p
 
 
 def _digest(parts: Iterable[object]) -> str:
-    return hashlib.sha256("\x1f".join("" if p is None else str(p) for p in parts).encode()).hexdigest()
+    return hashlib.sha256(
+        "\x1f".join("" if p is None else str(p) for p in parts).encode()
+    ).hexdigest()
 
 
 def transfer_digest(row: Mapping[str, Any]) -> str:

@@ -34,8 +34,9 @@ def expire_pending(
     )
     due = list(conn.execute(q).scalars())
     batch = [
-        Transfer(id=expiry_id(pid), pending_id=pid, flags=TransferFlags.VOID_PENDING,
-                 reference="expired")
+        Transfer(
+            id=expiry_id(pid), pending_id=pid, flags=TransferFlags.VOID_PENDING, reference="expired"
+        )
         for pid in due
     ]
     return create_transfers(conn, batch, clock=clock)
@@ -74,11 +75,20 @@ def seal_day(conn: Connection, *, business_date: date, clock: Clock = SYSTEM_CLO
     prev = last or GENESIS_HASH
     h = hashing.seal_hash(prev, business_date.isoformat(), heads)
     seal_id = conn.execute(
-        insert(seals).values(business_date=business_date, prev_hash=prev, hash=h,
-                             account_count=len(heads), created_us=_now_us(clock))
+        insert(seals).values(
+            business_date=business_date,
+            prev_hash=prev,
+            hash=h,
+            account_count=len(heads),
+            created_us=_now_us(clock),
+        )
     ).inserted_primary_key[0]
     if heads:
-        conn.execute(insert(seal_heads), [
-            {"seal_id": seal_id, "account_id": a, "seq": s, "head_hash": hh} for a, s, hh in heads
-        ])
+        conn.execute(
+            insert(seal_heads),
+            [
+                {"seal_id": seal_id, "account_id": a, "seq": s, "head_hash": hh}
+                for a, s, hh in heads
+            ],
+        )
     return Seal(business_date, h, len(heads), created=True)

@@ -24,9 +24,7 @@ from puhui.ledger.models import GENESIS_HASH, accounts, entries, transfers
 
 MAX_ID_LENGTH = 64
 MAX_BALANCE = 2**63 - 1
-_PHASE_FLAGS = (
-    TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
-)
+_PHASE_FLAGS = TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
 _BALANCING = TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT
 _BALANCE_COLUMNS = hashing.ENTRY_DELTAS
 
@@ -115,28 +113,41 @@ def create_account(
     """Open an account and return its id."""
     book = Book(book)
     if code <= 0:
-        raise ValidationError("code_must_be_positive", "account code must be positive", field="code")
+        raise ValidationError(
+            "code_must_be_positive", "account code must be positive", field="code"
+        )
     if len(currency) != 3 or not currency.isupper():
-        raise ValidationError("invalid_currency", "currency is a 3-letter ISO code", field="currency")
+        raise ValidationError(
+            "invalid_currency", "currency is a 3-letter ISO code", field="currency"
+        )
     both = AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS | AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS
     if flags & both == both:
-        raise ValidationError("flags_are_mutually_exclusive", "an account limits one side only",
-                              field="flags")
+        raise ValidationError(
+            "flags_are_mutually_exclusive", "an account limits one side only", field="flags"
+        )
     ts = _now_us(clock)
     result = conn.execute(
         insert(accounts).values(
-            book=book.value, code=int(code), owner=owner, name=name, currency=currency,
-            flags=int(flags), parent_id=parent_id, debits_pending=0, debits_posted=0,
-            credits_pending=0, credits_posted=0, entry_seq=0, head_hash=GENESIS_HASH,
+            book=book.value,
+            code=int(code),
+            owner=owner,
+            name=name,
+            currency=currency,
+            flags=int(flags),
+            parent_id=parent_id,
+            debits_pending=0,
+            debits_posted=0,
+            credits_pending=0,
+            credits_posted=0,
+            entry_seq=0,
+            head_hash=GENESIS_HASH,
             created_us=ts,
         )
     )
     return int(result.inserted_primary_key[0])
 
 
-def create_split_account(
-    conn: Connection, *, shards: int, **spec: Any
-) -> tuple[int, list[int]]:
+def create_split_account(conn: Connection, *, shards: int, **spec: Any) -> tuple[int, list[int]]:
     """Open an account split into ``shards`` sub-accounts whose sum is the account.
 
     An account that every transfer touches (fees, settlement, risk reserve) serialises all
@@ -144,8 +155,9 @@ def create_split_account(
     The parent row itself never carries entries.
     """
     if shards < 1:
-        raise ValidationError("shards_must_be_positive", "a split account needs shards",
-                              field="shards")
+        raise ValidationError(
+            "shards_must_be_positive", "a split account needs shards", field="shards"
+        )
     parent = create_account(conn, **spec)
     children = [create_account(conn, parent_id=parent, **spec) for _ in range(shards)]
     return parent, children
@@ -194,11 +206,20 @@ def split_balance(conn: Connection, parent_id: int) -> Account:
 
 def _account(row: Any) -> Account:
     return Account(
-        id=row["id"], book=row["book"], code=row["code"], owner=row["owner"], name=row["name"],
-        currency=row["currency"], flags=AccountFlags(row["flags"]), parent_id=row["parent_id"],
-        debits_pending=row["debits_pending"], debits_posted=row["debits_posted"],
-        credits_pending=row["credits_pending"], credits_posted=row["credits_posted"],
-        entry_seq=row["entry_seq"], head_hash=row["head_hash"],
+        id=row["id"],
+        book=row["book"],
+        code=row["code"],
+        owner=row["owner"],
+        name=row["name"],
+        currency=row["currency"],
+        flags=AccountFlags(row["flags"]),
+        parent_id=row["parent_id"],
+        debits_pending=row["debits_pending"],
+        debits_posted=row["debits_posted"],
+        credits_pending=row["credits_pending"],
+        credits_posted=row["credits_posted"],
+        entry_seq=row["entry_seq"],
+        head_hash=row["head_hash"],
     )
 
 
@@ -331,17 +352,28 @@ def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
     if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
         return _fail(t, Result.AMOUNT_MUST_BE_INTEGER)
     req = hashing.request_hash(
-        (t.debit_account_id, t.credit_account_id, amount, t.code, int(flags), t.pending_id,
-         t.timeout, t.reference)
+        (
+            t.debit_account_id,
+            t.credit_account_id,
+            amount,
+            t.code,
+            int(flags),
+            t.pending_id,
+            t.timeout,
+            t.reference,
+        )
     )
     prior = s.existing.get(t.id) or s.created.get(t.id)
     if prior is not None:
         if prior["request_hash"] == req:
             return TransferResult(t.id, Result.EXISTS, prior["amount"], MESSAGES[Result.EXISTS])
         return _fail(t, Result.EXISTS_WITH_DIFFERENT_FIELDS)
-    if phase not in (TransferFlags.NONE, TransferFlags.PENDING, TransferFlags.POST_PENDING,
-                     TransferFlags.VOID_PENDING) or (phase and flags & _BALANCING and
-                                                     phase != TransferFlags.PENDING):
+    if phase not in (
+        TransferFlags.NONE,
+        TransferFlags.PENDING,
+        TransferFlags.POST_PENDING,
+        TransferFlags.VOID_PENDING,
+    ) or (phase and flags & _BALANCING and phase != TransferFlags.PENDING):
         return _fail(t, Result.FLAGS_ARE_MUTUALLY_EXCLUSIVE)
     if not isinstance(t.timeout, int) or t.timeout < 0:
         return _fail(t, Result.TIMEOUT_MUST_NOT_BE_NEGATIVE)
@@ -453,18 +485,25 @@ def _check_limits(
     flags = acc["flags"]
     # Only a movement that adds to the limited side can breach the limit; releasing a pending
     # amount never does, even on an account that is already at its edge.
-    if flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and (delta[0] > 0 or delta[1] > 0):
-        if dp + dpo > cpo:
-            return _fail(t, Result.EXCEEDS_CREDITS)
-    if flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and (delta[2] > 0 or delta[3] > 0):
-        if cp + cpo > dpo:
-            return _fail(t, Result.EXCEEDS_DEBITS)
+    adds_debit = delta[0] > 0 or delta[1] > 0
+    adds_credit = delta[2] > 0 or delta[3] > 0
+    if flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and adds_debit and dp + dpo > cpo:
+        return _fail(t, Result.EXCEEDS_CREDITS)
+    if flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and adds_credit and cp + cpo > dpo:
+        return _fail(t, Result.EXCEEDS_DEBITS)
     return None
 
 
 def _transfer_row(
-    t: Transfer, dr: dict[str, Any], cr: dict[str, Any], amount: int, flags: TransferFlags,
-    ts_us: int, req: str, *, code: int | None = None,
+    t: Transfer,
+    dr: dict[str, Any],
+    cr: dict[str, Any],
+    amount: int,
+    flags: TransferFlags,
+    ts_us: int,
+    req: str,
+    *,
+    code: int | None = None,
 ) -> dict[str, Any]:
     timeout = t.timeout if flags & TransferFlags.PENDING else 0
     return {
@@ -497,9 +536,7 @@ def _commit_in_memory(
     return _Applied(row=row, deltas=deltas)
 
 
-def _write(
-    conn: Connection, applied: list[_Applied], state: dict[int, dict[str, Any]]
-) -> None:
+def _write(conn: Connection, applied: list[_Applied], state: dict[int, dict[str, Any]]) -> None:
     """Insert transfers and chained entries, then store the new balances and chain heads."""
     heads = {}
     entry_rows = []
@@ -511,27 +548,50 @@ def _write(
                 acc = state[account_id]
                 prev = (acc["_seq0"], acc["_head0"])
             seq = prev[0] + 1
-            h = hashing.entry_hash(prev_hash=prev[1], account_id=account_id, seq=seq,
-                                   transfer_digest=digest, deltas=delta)
-            entry_rows.append({
-                "account_id": account_id, "seq": seq, "transfer_id": a.row["id"],
-                "debits_pending": delta[0], "debits_posted": delta[1],
-                "credits_pending": delta[2], "credits_posted": delta[3],
-                "prev_hash": prev[1], "hash": h,
-            })
+            h = hashing.entry_hash(
+                prev_hash=prev[1],
+                account_id=account_id,
+                seq=seq,
+                transfer_digest=digest,
+                deltas=delta,
+            )
+            entry_rows.append(
+                {
+                    "account_id": account_id,
+                    "seq": seq,
+                    "transfer_id": a.row["id"],
+                    "debits_pending": delta[0],
+                    "debits_posted": delta[1],
+                    "credits_pending": delta[2],
+                    "credits_posted": delta[3],
+                    "prev_hash": prev[1],
+                    "hash": h,
+                }
+            )
             heads[account_id] = (seq, h)
     conn.execute(insert(transfers), [a.row for a in applied])
     conn.execute(insert(entries), entry_rows)
     conn.execute(
-        update(accounts).where(accounts.c.id == bindparam("_id")).values(
-            debits_pending=bindparam("dp"), debits_posted=bindparam("dpo"),
-            credits_pending=bindparam("cp"), credits_posted=bindparam("cpo"),
-            entry_seq=bindparam("seq"), head_hash=bindparam("head"),
+        update(accounts)
+        .where(accounts.c.id == bindparam("_id"))
+        .values(
+            debits_pending=bindparam("dp"),
+            debits_posted=bindparam("dpo"),
+            credits_pending=bindparam("cp"),
+            credits_posted=bindparam("cpo"),
+            entry_seq=bindparam("seq"),
+            head_hash=bindparam("head"),
         ),
         [
-            {"_id": i, "dp": state[i]["debits_pending"], "dpo": state[i]["debits_posted"],
-             "cp": state[i]["credits_pending"], "cpo": state[i]["credits_posted"],
-             "seq": seq, "head": h}
+            {
+                "_id": i,
+                "dp": state[i]["debits_pending"],
+                "dpo": state[i]["debits_posted"],
+                "cp": state[i]["credits_pending"],
+                "cpo": state[i]["credits_posted"],
+                "seq": seq,
+                "head": h,
+            }
             for i, (seq, h) in sorted(heads.items())
         ],
     )

@@ -28,8 +28,13 @@ class Problem:
 
     def __str__(self) -> str:
         where = ", ".join(
-            f"{k}={v}" for k, v in (("account", self.account_id), ("entry", self.entry_id),
-                                   ("transfer", self.transfer_id)) if v is not None
+            f"{k}={v}"
+            for k, v in (
+                ("account", self.account_id),
+                ("entry", self.entry_id),
+                ("transfer", self.transfer_id),
+            )
+            if v is not None
         )
         return f"[{self.check}] {self.message}" + (f" ({where})" if where else "")
 
@@ -66,8 +71,15 @@ def check_chains(
     e = entries
     q = (
         select(
-            e.c.id, e.c.account_id, e.c.seq, e.c.prev_hash, e.c.hash,
-            e.c.debits_pending, e.c.debits_posted, e.c.credits_pending, e.c.credits_posted,
+            e.c.id,
+            e.c.account_id,
+            e.c.seq,
+            e.c.prev_hash,
+            e.c.hash,
+            e.c.debits_pending,
+            e.c.debits_posted,
+            e.c.credits_pending,
+            e.c.credits_posted,
             *[t.c[f].label(f"t_{f}") for f in hashing.TRANSFER_FIELDS],
             p.c.amount.label("pending_amount"),
         )
@@ -77,38 +89,75 @@ def check_chains(
     )
     account_rows = {r.id: r for r in conn.execute(select(accounts))}
     seen: dict[int, tuple[int, str, list[int]]] = {}
-    count = 0
-    for row in _stream(conn, q):
-        count += 1
+    for count, row in enumerate(_stream(conn, q), start=1):
         if progress and count % 10_000 == 0:
             progress(count)
         seq0, prev0, sums = seen.get(row.account_id, (0, GENESIS_HASH, [0, 0, 0, 0]))
         deltas = (row.debits_pending, row.debits_posted, row.credits_pending, row.credits_posted)
         tr = {f: getattr(row, f"t_{f}") for f in hashing.TRANSFER_FIELDS}
         if row.seq != seq0 + 1:
-            problems.append(Problem("chain", f"entry seq {row.seq} follows {seq0}: an entry is "
-                                    "missing or out of order", row.account_id, row.id, tr["id"]))
+            problems.append(
+                Problem(
+                    "chain",
+                    f"entry seq {row.seq} follows {seq0}: an entry is missing or out of order",
+                    row.account_id,
+                    row.id,
+                    tr["id"],
+                )
+            )
         if row.prev_hash != prev0:
-            problems.append(Problem("chain", "entry does not link to the previous entry's hash",
-                                    row.account_id, row.id, tr["id"]))
+            problems.append(
+                Problem(
+                    "chain",
+                    "entry does not link to the previous entry's hash",
+                    row.account_id,
+                    row.id,
+                    tr["id"],
+                )
+            )
         recomputed = hashing.entry_hash(
-            prev_hash=row.prev_hash, account_id=row.account_id, seq=row.seq,
-            transfer_digest=hashing.transfer_digest(tr), deltas=deltas,
+            prev_hash=row.prev_hash,
+            account_id=row.account_id,
+            seq=row.seq,
+            transfer_digest=hashing.transfer_digest(tr),
+            deltas=deltas,
         )
         if recomputed != row.hash:
-            problems.append(Problem("hash", "entry hash does not match its contents or its "
-                                    "transfer", row.account_id, row.id, tr["id"]))
+            problems.append(
+                Problem(
+                    "hash",
+                    "entry hash does not match its contents or its transfer",
+                    row.account_id,
+                    row.id,
+                    tr["id"],
+                )
+            )
         if row.account_id not in (tr["debit_account_id"], tr["credit_account_id"]):
-            problems.append(Problem("entry", "entry's account is not on its transfer",
-                                    row.account_id, row.id, tr["id"]))
+            problems.append(
+                Problem(
+                    "entry",
+                    "entry's account is not on its transfer",
+                    row.account_id,
+                    row.id,
+                    tr["id"],
+                )
+            )
         else:
             expected = _expected_deltas(
-                _Row(tr["flags"], tr["amount"]), row.pending_amount,
+                _Row(tr["flags"], tr["amount"]),
+                row.pending_amount,
                 row.account_id == tr["debit_account_id"],
             )
             if expected != deltas:
-                problems.append(Problem("entry", f"entry amounts {deltas} differ from the "
-                                        f"transfer's {expected}", row.account_id, row.id, tr["id"]))
+                problems.append(
+                    Problem(
+                        "entry",
+                        f"entry amounts {deltas} differ from the transfer's {expected}",
+                        row.account_id,
+                        row.id,
+                        tr["id"],
+                    )
+                )
         for k in range(4):
             sums[k] += deltas[k]
         seen[row.account_id] = (row.seq, row.hash, sums)
@@ -116,8 +165,13 @@ def check_chains(
         seq, head, sums = seen.get(aid, (0, GENESIS_HASH, [0, 0, 0, 0]))
         balances = [acc.debits_pending, acc.debits_posted, acc.credits_pending, acc.credits_posted]
         if balances != sums:
-            problems.append(Problem("balance", f"account balances {balances} differ from the sum "
-                                    f"of its entries {sums}", aid))
+            problems.append(
+                Problem(
+                    "balance",
+                    f"account balances {balances} differ from the sum of its entries {sums}",
+                    aid,
+                )
+            )
         if acc.entry_seq != seq or acc.head_hash != head:
             problems.append(Problem("head", "account chain head differs from its last entry", aid))
     return problems
@@ -153,14 +207,22 @@ def check_books_balance(conn: Connection) -> list[Problem]:
     problems = []
     a = accounts
     q = select(
-        a.c.book, a.c.currency,
-        func.sum(a.c.debits_posted), func.sum(a.c.credits_posted),
-        func.sum(a.c.debits_pending), func.sum(a.c.credits_pending),
+        a.c.book,
+        a.c.currency,
+        func.sum(a.c.debits_posted),
+        func.sum(a.c.credits_posted),
+        func.sum(a.c.debits_pending),
+        func.sum(a.c.credits_pending),
     ).group_by(a.c.book, a.c.currency)
     for book, cur, dpo, cpo, dp, cp in conn.execute(q):
         if dpo != cpo or dp != cp:
-            problems.append(Problem("books", f"book {book} {cur}: posted debits {dpo} vs credits "
-                                    f"{cpo}, pending debits {dp} vs credits {cp}"))
+            problems.append(
+                Problem(
+                    "books",
+                    f"book {book} {cur}: posted debits {dpo} vs credits "
+                    f"{cpo}, pending debits {dp} vs credits {cp}",
+                )
+            )
     e = entries
     q2 = select(
         func.coalesce(func.sum(e.c.debits_posted - e.c.credits_posted), 0),
@@ -168,8 +230,9 @@ def check_books_balance(conn: Connection) -> list[Problem]:
     )
     posted, pending = conn.execute(q2).one()
     if posted or pending:
-        problems.append(Problem("journal", f"journal debits minus credits: posted {posted}, "
-                                f"pending {pending}"))
+        problems.append(
+            Problem("journal", f"journal debits minus credits: posted {posted}, pending {pending}")
+        )
     return problems
 
 
@@ -184,19 +247,28 @@ def check_seals(conn: Connection) -> list[Problem]:
             .order_by(seal_heads.c.account_id)
         ).all()
         if s.prev_hash != prev:
-            problems.append(Problem("seal", f"seal of {s.business_date} does not chain to the "
-                                    "previous seal"))
-        if hashing.seal_hash(s.prev_hash, s.business_date.isoformat(),
-                             [tuple(h) for h in heads]) != s.hash:
+            problems.append(
+                Problem("seal", f"seal of {s.business_date} does not chain to the previous seal")
+            )
+        if (
+            hashing.seal_hash(s.prev_hash, s.business_date.isoformat(), [tuple(h) for h in heads])
+            != s.hash
+        ):
             problems.append(Problem("seal", f"seal of {s.business_date} does not match its heads"))
         for account_id, seq, head in heads:
             h = conn.execute(
-                select(entries.c.hash).where(entries.c.account_id == account_id,
-                                             entries.c.seq == seq)
+                select(entries.c.hash).where(
+                    entries.c.account_id == account_id, entries.c.seq == seq
+                )
             ).scalar()
             if h != head:
-                problems.append(Problem("seal", f"sealed head of {s.business_date} no longer "
-                                        "matches the journal", account_id))
+                problems.append(
+                    Problem(
+                        "seal",
+                        f"sealed head of {s.business_date} no longer matches the journal",
+                        account_id,
+                    )
+                )
         prev = s.hash
     return problems
 
