@@ -40,7 +40,7 @@ def make_engine(url: str | None = None, *, pool_size: int = 10, echo: bool = Fal
         _configure_sqlite(engine)
         return engine
     return create_engine(
-        resolved, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
+        resolved, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_recycle=3600
     )
 
 
@@ -73,6 +73,10 @@ def is_retryable(exc: BaseException) -> bool:
     """Whether a database error is a transient conflict that a fresh attempt can clear."""
     if not isinstance(exc, DBAPIError):
         return False
+    if exc.connection_invalidated:
+        # The server went away (restart, failover): the pool drops the connection and a new
+        # attempt gets a fresh one. Cheaper than pinging before every checkout.
+        return True
     orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in _RETRYABLE_PG:

@@ -12,15 +12,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, insert, select, update
-from sqlalchemy.sql.expression import bindparam
+from sqlalchemy import Connection, insert, select
 
 from puhui.core.clock import SYSTEM_CLOCK, Clock, business_date
 from puhui.core.errors import NotFound, ValidationError
-from puhui.db.engine import is_sqlite
-from puhui.ledger import hashing
+from puhui.ledger import hashing, store
 from puhui.ledger.codes import MESSAGES, AccountFlags, Book, Result, TransferFlags
-from puhui.ledger.models import GENESIS_HASH, accounts, entries, transfers
+from puhui.ledger.models import GENESIS_HASH, accounts, transfers
 
 MAX_ID_LENGTH = 64
 MAX_BALANCE = 2**63 - 1
@@ -267,7 +265,9 @@ def create_transfers(
         return []
     ts0 = _now_us(clock)
     pending_ids = {t.pending_id for t in batch if isinstance(t.pending_id, str) and t.pending_id}
-    pendings = _load_transfers(conn, pending_ids)
+    if not conn.in_transaction():
+        conn.begin()  # the raw cursor below must run inside the caller's transaction
+    pendings = store.load_transfers(conn, pending_ids)
     account_ids: set[int] = set()
     for t in batch:
         for a in (t.debit_account_id, t.credit_account_id):
@@ -275,14 +275,9 @@ def create_transfers(
                 account_ids.add(a)
     for p in pendings.values():
         account_ids.update((p["debit_account_id"], p["credit_account_id"]))
-    locked = _lock_accounts(conn, account_ids)
     ids = {t.id for t in batch if isinstance(t.id, str)}
-    state = _Batch(
-        accounts=locked,
-        existing=_load_transfers(conn, ids),
-        pendings=pendings,
-        resolved=_load_resolutions(conn, pending_ids),
-    )
+    locked, existing, resolved = store.lock_and_load(conn, account_ids, ids, pending_ids)
+    state = _Batch(accounts=locked, existing=existing, pendings=pendings, resolved=resolved)
 
     results: list[TransferResult] = []
     committed: list[_Applied] = []
@@ -537,11 +532,12 @@ def _commit_in_memory(
 
 
 def _write(conn: Connection, applied: list[_Applied], state: dict[int, dict[str, Any]]) -> None:
-    """Insert transfers and chained entries, then store the new balances and chain heads."""
-    heads = {}
+    """Chain each entry to its account's previous one, then store everything at once."""
+    heads: dict[int, tuple[int, str]] = {}
     entry_rows = []
     for a in applied:
         digest = hashing.transfer_digest(a.row)
+        tid = a.row["id"]
         for account_id, delta in a.deltas.items():
             prev = heads.get(account_id)
             if prev is None:
@@ -555,77 +551,13 @@ def _write(conn: Connection, applied: list[_Applied], state: dict[int, dict[str,
                 transfer_digest=digest,
                 deltas=delta,
             )
-            entry_rows.append(
-                {
-                    "account_id": account_id,
-                    "seq": seq,
-                    "transfer_id": a.row["id"],
-                    "debits_pending": delta[0],
-                    "debits_posted": delta[1],
-                    "credits_pending": delta[2],
-                    "credits_posted": delta[3],
-                    "prev_hash": prev[1],
-                    "hash": h,
-                }
-            )
+            entry_rows.append((account_id, seq, tid, *delta, prev[1], h))
             heads[account_id] = (seq, h)
-    conn.execute(insert(transfers), [a.row for a in applied])
-    conn.execute(insert(entries), entry_rows)
-    conn.execute(
-        update(accounts)
-        .where(accounts.c.id == bindparam("_id"))
-        .values(
-            debits_pending=bindparam("dp"),
-            debits_posted=bindparam("dpo"),
-            credits_pending=bindparam("cp"),
-            credits_posted=bindparam("cpo"),
-            entry_seq=bindparam("seq"),
-            head_hash=bindparam("head"),
-        ),
-        [
-            {
-                "_id": i,
-                "dp": state[i]["debits_pending"],
-                "dpo": state[i]["debits_posted"],
-                "cp": state[i]["credits_pending"],
-                "cpo": state[i]["credits_posted"],
-                "seq": seq,
-                "head": h,
-            }
-            for i, (seq, h) in sorted(heads.items())
-        ],
-    )
-
-
-def _lock_accounts(conn: Connection, ids: set[int]) -> dict[int, dict[str, Any]]:
-    """Read and lock accounts in id order, so two writers can never wait on each other."""
-    if not ids:
-        return {}
-    q = select(accounts).where(accounts.c.id.in_(sorted(ids))).order_by(accounts.c.id)
-    if not is_sqlite(conn):  # SQLite writers already hold the database lock (BEGIN IMMEDIATE)
-        q = q.with_for_update()
-    out = {}
-    for r in conn.execute(q).mappings():
-        row = dict(r)
-        row["_seq0"], row["_head0"] = row["entry_seq"], row["head_hash"]
-        out[row["id"]] = row
-    return out
-
-
-def _load_transfers(conn: Connection, ids: set[str]) -> dict[str, dict[str, Any]]:
-    if not ids:
-        return {}
-    rows = conn.execute(select(transfers).where(transfers.c.id.in_(sorted(ids)))).mappings()
-    return {r["id"]: dict(r) for r in rows}
-
-
-def _load_resolutions(conn: Connection, pending_ids: set[str]) -> dict[str, int]:
-    if not pending_ids:
-        return {}
-    q = select(transfers.c.pending_id, transfers.c.flags).where(
-        transfers.c.pending_id.in_(sorted(pending_ids))
-    )
-    return {pid: flags for pid, flags in conn.execute(q)}
+    balances = [
+        (i, *(state[i][c] for c in _BALANCE_COLUMNS), seq, h)
+        for i, (seq, h) in sorted(heads.items())
+    ]
+    store.write(conn, [a.row for a in applied], entry_rows, balances)
 
 
 def get_transfer(conn: Connection, transfer_id: str) -> dict[str, Any] | None:
@@ -638,7 +570,7 @@ def pending_status(conn: Connection, pending_id: str) -> str:
     p = get_transfer(conn, pending_id)
     if p is None or not p["flags"] & TransferFlags.PENDING:
         raise NotFound("pending_transfer_not_found", f"no pending transfer {pending_id}")
-    res = _load_resolutions(conn, {pending_id})
+    res = store.load_resolutions(conn, {pending_id})
     if pending_id not in res:
         return "pending"
     return "posted" if res[pending_id] & TransferFlags.POST_PENDING else "voided"
