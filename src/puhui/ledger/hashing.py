@@ -29,9 +29,8 @@ ENTRY_DELTAS = ("debits_pending", "debits_posted", "credits_pending", "credits_p
 
 
 def _digest(parts: Iterable[object]) -> str:
-    return hashlib.sha256(
-        "\x1f".join("" if p is None else str(p) for p in parts).encode()
-    ).hexdigest()
+    text = "\x1f".join(["" if p is None else str(p) for p in parts])
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def transfer_digest(row: Mapping[str, Any]) -> str:

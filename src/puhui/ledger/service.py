@@ -22,8 +22,19 @@ from puhui.ledger.models import GENESIS_HASH, accounts, transfers
 
 MAX_ID_LENGTH = 64
 MAX_BALANCE = 2**63 - 1
-_PHASE_FLAGS = TransferFlags.PENDING | TransferFlags.POST_PENDING | TransferFlags.VOID_PENDING
-_BALANCING = TransferFlags.BALANCING_DEBIT | TransferFlags.BALANCING_CREDIT
+# Flags as plain ints on the hot path: IntFlag arithmetic cost more than the hashing.
+_LINKED = int(TransferFlags.LINKED)
+_PENDING = int(TransferFlags.PENDING)
+_POST = int(TransferFlags.POST_PENDING)
+_VOID = int(TransferFlags.VOID_PENDING)
+_BAL_DEBIT = int(TransferFlags.BALANCING_DEBIT)
+_BAL_CREDIT = int(TransferFlags.BALANCING_CREDIT)
+_PHASE_FLAGS = _PENDING | _POST | _VOID
+_BALANCING = _BAL_DEBIT | _BAL_CREDIT
+_KNOWN_FLAGS = _LINKED | _PHASE_FLAGS | _BALANCING
+_LIMIT_DEBITS = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
+_LIMIT_CREDITS = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
+_INVALID_FLAGS = -1
 _BALANCE_COLUMNS = hashing.ENTRY_DELTAS
 
 
@@ -287,7 +298,8 @@ def create_transfers(
     snapshot: dict[int, dict[str, Any]] | None = None
     last = len(batch) - 1
     for i, t in enumerate(batch):
-        linked = bool(_flags(t) & TransferFlags.LINKED)
+        f = _flags(t)
+        linked = f != _INVALID_FLAGS and bool(f & _LINKED)
         if snapshot is None and linked:
             snapshot = {k: dict(v) for k, v in state.accounts.items()}
             chain_start, failed_at = i, None
@@ -363,18 +375,17 @@ def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
         if prior["request_hash"] == req:
             return TransferResult(t.id, Result.EXISTS, prior["amount"], MESSAGES[Result.EXISTS])
         return _fail(t, Result.EXISTS_WITH_DIFFERENT_FIELDS)
-    if phase not in (
-        TransferFlags.NONE,
-        TransferFlags.PENDING,
-        TransferFlags.POST_PENDING,
-        TransferFlags.VOID_PENDING,
-    ) or (phase and flags & _BALANCING and phase != TransferFlags.PENDING):
+    if (
+        flags == _INVALID_FLAGS
+        or phase not in (0, _PENDING, _POST, _VOID)
+        or (phase and flags & _BALANCING and phase != _PENDING)
+    ):
         return _fail(t, Result.FLAGS_ARE_MUTUALLY_EXCLUSIVE)
     if not isinstance(t.timeout, int) or t.timeout < 0:
         return _fail(t, Result.TIMEOUT_MUST_NOT_BE_NEGATIVE)
-    if t.timeout and phase != TransferFlags.PENDING:
+    if t.timeout and phase != _PENDING:
         return _fail(t, Result.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER)
-    if phase in (TransferFlags.POST_PENDING, TransferFlags.VOID_PENDING):
+    if phase in (_POST, _VOID):
         return _apply_resolution(t, s, ts_us, flags, req)
     if t.pending_id:
         return _fail(t, Result.PENDING_ID_MUST_BE_EMPTY)
@@ -393,13 +404,13 @@ def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
         return _fail(t, Result.BOOKS_DIFFER)
     if dr["currency"] != cr["currency"]:
         return _fail(t, Result.CURRENCIES_DIFFER)
-    pending = phase == TransferFlags.PENDING
-    if flags & TransferFlags.BALANCING_DEBIT:
+    pending = phase == _PENDING
+    if flags & _BAL_DEBIT:
         room = dr["credits_posted"] - dr["debits_posted"] - dr["debits_pending"]
         amount = min(amount, room) if amount > 0 else room
         if amount <= 0:
             return _fail(t, Result.EXCEEDS_CREDITS)
-    if flags & TransferFlags.BALANCING_CREDIT:
+    if flags & _BAL_CREDIT:
         room = cr["debits_posted"] - cr["credits_posted"] - cr["credits_pending"]
         amount = min(amount, room) if amount > 0 else room
         if amount <= 0:
@@ -415,7 +426,7 @@ def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
 
 
 def _apply_resolution(
-    t: Transfer, s: _Batch, ts_us: int, flags: TransferFlags, req: str
+    t: Transfer, s: _Batch, ts_us: int, flags: int, req: str
 ) -> TransferResult | _Applied:
     """Post (in full or in part) or void a pending transfer."""
     if not t.pending_id:
@@ -425,13 +436,13 @@ def _apply_resolution(
     p = s.pendings.get(t.pending_id) or s.created.get(t.pending_id)
     if p is None:
         return _fail(t, Result.PENDING_TRANSFER_NOT_FOUND)
-    if not p["flags"] & TransferFlags.PENDING:
+    if not p["flags"] & _PENDING:
         return _fail(t, Result.PENDING_TRANSFER_NOT_PENDING)
     if (t.debit_account_id and t.debit_account_id != p["debit_account_id"]) or (
         t.credit_account_id and t.credit_account_id != p["credit_account_id"]
     ):
         return _fail(t, Result.PENDING_TRANSFER_HAS_DIFFERENT_ACCOUNTS)
-    post = bool(flags & TransferFlags.POST_PENDING)
+    post = bool(flags & _POST)
     amount = p["amount"] if t.amount is None else t.amount
     if amount <= 0:
         return _fail(t, Result.AMOUNT_MUST_BE_POSITIVE)
@@ -441,7 +452,7 @@ def _apply_resolution(
         return _fail(t, Result.PENDING_TRANSFER_HAS_DIFFERENT_AMOUNT)
     done = s.resolved.get(t.pending_id)
     if done is not None:
-        if done & TransferFlags.POST_PENDING:
+        if done & _POST:
             return _fail(t, Result.PENDING_TRANSFER_ALREADY_POSTED)
         return _fail(t, Result.PENDING_TRANSFER_ALREADY_VOIDED)
     if post and p["expires_us"] is not None and ts_us >= p["expires_us"]:
@@ -482,9 +493,9 @@ def _check_limits(
     # amount never does, even on an account that is already at its edge.
     adds_debit = delta[0] > 0 or delta[1] > 0
     adds_credit = delta[2] > 0 or delta[3] > 0
-    if flags & AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS and adds_debit and dp + dpo > cpo:
+    if flags & _LIMIT_DEBITS and adds_debit and dp + dpo > cpo:
         return _fail(t, Result.EXCEEDS_CREDITS)
-    if flags & AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS and adds_credit and cp + cpo > dpo:
+    if flags & _LIMIT_CREDITS and adds_credit and cp + cpo > dpo:
         return _fail(t, Result.EXCEEDS_DEBITS)
     return None
 
@@ -494,13 +505,13 @@ def _transfer_row(
     dr: dict[str, Any],
     cr: dict[str, Any],
     amount: int,
-    flags: TransferFlags,
+    flags: int,
     ts_us: int,
     req: str,
     *,
     code: int | None = None,
 ) -> dict[str, Any]:
-    timeout = t.timeout if flags & TransferFlags.PENDING else 0
+    timeout = t.timeout if flags & _PENDING else 0
     return {
         "id": t.id,
         "debit_account_id": dr["id"],
@@ -568,19 +579,22 @@ def get_transfer(conn: Connection, transfer_id: str) -> dict[str, Any] | None:
 def pending_status(conn: Connection, pending_id: str) -> str:
     """``pending``, ``posted``, ``voided`` (expiry is a void), or raises NotFound."""
     p = get_transfer(conn, pending_id)
-    if p is None or not p["flags"] & TransferFlags.PENDING:
+    if p is None or not p["flags"] & _PENDING:
         raise NotFound("pending_transfer_not_found", f"no pending transfer {pending_id}")
     res = store.load_resolutions(conn, {pending_id})
     if pending_id not in res:
         return "pending"
-    return "posted" if res[pending_id] & TransferFlags.POST_PENDING else "voided"
+    return "posted" if res[pending_id] & _POST else "voided"
 
 
-def _flags(t: Transfer) -> TransferFlags:
-    try:
-        return TransferFlags(int(t.flags))
-    except (TypeError, ValueError):
-        return TransferFlags(0xFFFF & ~0)  # unknown bits: reported as conflicting flags
+def _flags(t: Transfer) -> int:
+    """The transfer's flags as an int; unknown bits or a non-integer are ``_INVALID_FLAGS``."""
+    f = t.flags
+    if type(f) is not int:
+        if isinstance(f, bool) or not isinstance(f, int):
+            return _INVALID_FLAGS
+        f = int(f)
+    return _INVALID_FLAGS if f & ~_KNOWN_FLAGS or f < 0 else f
 
 
 def _fail(t: Transfer, result: Result, message: str | None = None) -> TransferResult:
