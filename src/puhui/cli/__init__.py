@@ -10,6 +10,7 @@ import typer
 
 from puhui.cli import db as db_cli
 from puhui.cli import ledger as ledger_cli
+from puhui.cli import serve as serve_cli
 
 app = typer.Typer(
     name="puhui",
@@ -20,6 +21,7 @@ app = typer.Typer(
 )
 app.add_typer(db_cli.app, name="db")
 app.add_typer(ledger_cli.app, name="ledger")
+app.command("serve")(serve_cli.serve)
 
 
 def main() -> None:
