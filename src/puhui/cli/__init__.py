@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import typer
 
+from puhui.cli import custody as custody_cli
 from puhui.cli import db as db_cli
 from puhui.cli import ledger as ledger_cli
 from puhui.cli import serve as serve_cli
@@ -22,6 +23,9 @@ app = typer.Typer(
 app.add_typer(db_cli.app, name="db")
 app.add_typer(ledger_cli.app, name="ledger")
 app.command("serve")(serve_cli.serve)
+app.command("reconcile")(custody_cli.reconcile_cmd)
+app.add_typer(custody_cli.bank_app, name="bank")
+app.add_typer(custody_cli.breaks_app, name="breaks")
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ def user_errors() -> Iterator[None]:
         yield
     except PuhuiError as exc:
         where = f" ({exc.field})" if exc.field else ""
-        err_console.print(f"error: {exc.code}: {exc.message}{where}", markup=False)
+        err_console.print(f"error: {exc.code}: {exc.message}{where}", markup=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -8,13 +8,15 @@ PostgreSQL rows are locked with ``SELECT … FOR UPDATE`` in id order instead.
 from __future__ import annotations
 
 import os
+import sqlite3
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
 
 DEFAULT_URL = "sqlite:///puhui.db"
 T = TypeVar("T")
@@ -70,21 +72,28 @@ _RACES = {"pk_ledger_transfers", "uq_ledger_transfers_pending_id"}
 
 
 def is_retryable(exc: BaseException) -> bool:
-    """Whether a database error is a transient conflict that a fresh attempt can clear."""
-    if not isinstance(exc, DBAPIError):
+    """Whether a database error is a transient conflict that a fresh attempt can clear.
+
+    Accepts SQLAlchemy's wrapped errors and the drivers' own, since the ledger's hot path
+    talks to the driver cursor directly.
+    """
+    if isinstance(exc, DBAPIError):
+        if exc.connection_invalidated:
+            # The server went away (restart, failover): the pool drops the connection and a
+            # new attempt gets a fresh one. Cheaper than pinging before every checkout.
+            return True
+        orig: BaseException = exc.orig or exc
+    elif isinstance(exc, psycopg.Error | sqlite3.Error):
+        orig = exc
+    else:
         return False
-    if exc.connection_invalidated:
-        # The server went away (restart, failover): the pool drops the connection and a new
-        # attempt gets a fresh one. Cheaper than pinging before every checkout.
-        return True
-    orig = exc.orig
     code = getattr(orig, "sqlstate", None) or getattr(orig, "pgcode", None)
     if code in _RETRYABLE_PG:
         return True
     if code == "23505" and getattr(getattr(orig, "diag", None), "constraint_name", "") in _RACES:
         # Two writers raced to insert one client-chosen id; the retry reads the winner's row.
         return True
-    return isinstance(exc, OperationalError) and "database is locked" in str(orig)
+    return isinstance(orig, sqlite3.OperationalError) and "database is locked" in str(orig)
 
 
 def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attempts: int = 8) -> T:
@@ -97,7 +106,7 @@ def run_in_transaction(engine: Engine, work: Callable[[Connection], T], *, attem
         try:
             with engine.begin() as conn:
                 return work(conn)
-        except DBAPIError as exc:
+        except (DBAPIError, psycopg.Error, sqlite3.Error) as exc:
             if attempt == attempts or not is_retryable(exc):
                 raise
             time.sleep(min(0.002 * 2**attempt, 0.2))

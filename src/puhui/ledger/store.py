@@ -6,9 +6,9 @@ database work itself (a profile showed ~70% of the time in statement constructio
 keys), so the SQL here is fixed text, built once from the table definitions so that it cannot
 drift from the schema.
 
-PostgreSQL: one statement locks the accounts (``FOR UPDATE``, id order) and returns the
+PostgreSQL: one pipeline locks the accounts (``FOR NO KEY UPDATE``, id order) and reads the
 transfers already stored under the batch's ids; one statement writes every transfer, entry and
-balance through ``unnest`` of arrays. The idempotency read may use a snapshot older than the
+balance from JSON. The idempotency read may use a snapshot older than the
 lock wait; the primary key and the unique ``pending_id`` then refuse the write, and
 ``run_in_transaction`` retries the whole unit, which reads the winner's row.
 
@@ -43,7 +43,9 @@ _ACC = ", ".join(ACCOUNT_COLUMNS)
 _TR = ", ".join(TRANSFER_COLUMNS)
 _EN = ", ".join(ENTRY_COLUMNS)
 
-PG_LOCK = f"SELECT {_ACC} FROM ledger_accounts WHERE id = ANY(%s) ORDER BY id FOR UPDATE"
+# NO KEY UPDATE: rows elsewhere that reference an account take KEY SHARE locks on it, which
+# must not deadlock with a transfer that locks the same account.
+PG_LOCK = f"SELECT {_ACC} FROM ledger_accounts WHERE id = ANY(%s) ORDER BY id FOR NO KEY UPDATE"
 PG_TRANSFERS = f"SELECT {_TR} FROM ledger_transfers WHERE id = ANY(%s)"
 PG_RESOLUTIONS = "SELECT pending_id, flags FROM ledger_transfers WHERE pending_id = ANY(%s)"
 PG_WRITE = (

@@ -8,7 +8,12 @@ from puhui.db.engine import make_engine
 from puhui.db.metadata import metadata
 
 # Domain table modules, so that ``alembic revision --autogenerate`` sees every table.
-for _module in ("puhui.ledger.models", "puhui.api.models"):
+for _module in (
+    "puhui.ledger.models",
+    "puhui.api.models",
+    "puhui.custody.models",
+    "puhui.custody.sandbox_models",
+):
     importlib.import_module(_module)
 
 config = context.config
