@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import typer
 
+from puhui.cli import calc as calc_cli
 from puhui.cli import custody as custody_cli
 from puhui.cli import db as db_cli
 from puhui.cli import ledger as ledger_cli
+from puhui.cli import product as product_cli
 from puhui.cli import serve as serve_cli
 
 app = typer.Typer(
@@ -21,6 +23,8 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(db_cli.app, name="db")
+app.add_typer(calc_cli.app, name="calc")
+app.add_typer(product_cli.app, name="product")
 app.add_typer(ledger_cli.app, name="ledger")
 app.command("serve")(serve_cli.serve)
 app.command("reconcile")(custody_cli.reconcile_cmd)

@@ -13,6 +13,7 @@ for _module in (
     "puhui.api.models",
     "puhui.custody.models",
     "puhui.custody.sandbox_models",
+    "puhui.lending.models",
 ):
     importlib.import_module(_module)
 

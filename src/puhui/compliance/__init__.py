@@ -1,0 +1,1 @@
+"""Compliance: regulatory rate caps (later suitability, disclosure, AML, the regulator feed)."""

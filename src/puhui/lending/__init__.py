@@ -1,0 +1,1 @@
+"""Lending: products, repayment schedules, the true annual rate (IRR), and later loans."""
