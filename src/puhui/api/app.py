@@ -66,6 +66,9 @@ def create_app(*, engine: Engine | None = None, clock: Clock | None = None) -> F
     errors.install(app)
     app.add_middleware(RequestMiddleware, metrics=app.state.metrics)
     app.include_router(system)
+    from puhui.api import identity  # its routers import this module
+
+    identity.install(app)
     return app
 
 

@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
 from puhui.api.observability import request_id_var
+from puhui.api.redaction import mask_text
 from puhui.core.errors import PuhuiError, ValidationError
 
 
@@ -80,7 +81,11 @@ def as_puhui_error(exc: Exception, scope: Mapping[str, Any] | None = None) -> Pu
 
 
 def error_body(err: PuhuiError) -> dict[str, Any]:
-    return {"error": {**err.as_dict(), "request_id": request_id_var.get()}}
+    """The error object; a personal value echoed in the message (a phone in a mistyped URL)
+    comes back masked."""
+    body = err.as_dict()
+    body["message"] = mask_text(err.message)
+    return {"error": {**body, "request_id": request_id_var.get()}}
 
 
 def error_response(err: PuhuiError) -> JSONResponse:

@@ -19,6 +19,8 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram
 from prometheus_client.exposition import generate_latest
 
+from puhui.api.redaction import redact
+
 REQUEST_ID_HEADER = "X-Request-ID"
 _WELL_FORMED_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
@@ -58,7 +60,7 @@ class JsonFormatter(logging.Formatter):
         )
         if record.exc_info:
             payload["exc"] = self.formatException(record.exc_info)
-        return json.dumps(payload, ensure_ascii=False, default=str)
+        return json.dumps(redact(payload), ensure_ascii=False, default=str)
 
 
 #: ``logging.config.dictConfig`` for ``puhui serve``: puhui's and uvicorn's logs as JSON lines on

@@ -9,8 +9,10 @@ from __future__ import annotations
 import typer
 
 from puhui.cli import calc as calc_cli
+from puhui.cli import credit as credit_cli
 from puhui.cli import custody as custody_cli
 from puhui.cli import db as db_cli
+from puhui.cli import identity as identity_cli
 from puhui.cli import ledger as ledger_cli
 from puhui.cli import product as product_cli
 from puhui.cli import serve as serve_cli
@@ -27,9 +29,13 @@ app.add_typer(calc_cli.app, name="calc")
 app.add_typer(product_cli.app, name="product")
 app.add_typer(ledger_cli.app, name="ledger")
 app.command("serve")(serve_cli.serve)
+app.add_typer(identity_cli.audit_app, name="audit")
+app.add_typer(identity_cli.staff_app, name="staff")
+app.add_typer(identity_cli.keys_app, name="keys")
 app.command("reconcile")(custody_cli.reconcile_cmd)
 app.add_typer(custody_cli.bank_app, name="bank")
 app.add_typer(custody_cli.breaks_app, name="breaks")
+app.add_typer(credit_cli.app, name="score")
 
 
 def main() -> None:

@@ -14,6 +14,8 @@ for _module in (
     "puhui.custody.models",
     "puhui.custody.sandbox_models",
     "puhui.lending.models",
+    "puhui.identity.models",
+    "puhui.credit.models",
 ):
     importlib.import_module(_module)
 

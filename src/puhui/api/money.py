@@ -1,0 +1,265 @@
+"""The customer's money on the custody ledger: balances, deposits and withdrawals.
+
+A fund operation needs a verified identity (P2P-OBL-03, AML-KYC-01), the customer's TOTP code
+(SEC-AUTH-03) and the authorisation the custody bank checks itself (its transaction password or
+its one-time code, passed through untouched: it becomes the instruction's authorisation). The
+audit entry is written and committed before the bank is asked: if it cannot be written, the
+operation is refused (SEC-AUD-04). POSTs take an ``Idempotency-Key``; each customer has a rate
+limit on money endpoints. Another customer's instruction is 404.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+from sqlalchemy import Connection, Engine
+
+from puhui.api.idempotency import Idempotent
+from puhui.api.identity import (
+    Body,
+    ClockDep,
+    Customer,
+    CustomerAuth,
+    EngineDep,
+    KeysDep,
+    customer_limit,
+    transact,
+)
+from puhui.core.clock import Clock
+from puhui.core.errors import NotFound
+from puhui.custody import flows
+from puhui.custody import service as custody
+from puhui.custody.bank import AuthMethod, Authorisation, CustodyBank, InstructionKind
+from puhui.custody.sandbox import SandboxBank
+from puhui.identity import audit, auth, customers
+from puhui.identity.crypto import Keyring
+from puhui.identity.identifiers import mask_card
+from puhui.ledger.service import get_account
+
+router = APIRouter(prefix="/api/v1", tags=["money"])
+Role = Literal["lender", "borrower"]
+
+
+def get_bank(request: Request) -> CustodyBank:
+    state = request.app.state
+    if not hasattr(state, "custody_bank"):
+        state.custody_bank = SandboxBank(state.engine, clock=state.clock)
+    return state.custody_bank
+
+
+BankDep = Annotated[CustodyBank, Depends(get_bank)]
+
+
+def user_ref(customer_id: int) -> str:
+    """The customer's name at the custody bank (no personal value in it)."""
+    return f"customer-{customer_id}"
+
+
+MoneyLimit = customer_limit("money_customer")
+
+
+class Balance(BaseModel):
+    role: str
+    account: str
+    balance_fen: int
+    available_fen: int
+    frozen_fen: int
+
+
+@router.get("/me/balances", response_model=list[Balance])
+def balances(who: Customer, engine: EngineDep) -> list[Balance]:
+    """Posted balance, what is available and what is frozen (pending) per custody account."""
+    out = []
+    with engine.connect() as c:
+        for role in ("lender", "borrower"):
+            try:
+                acc = custody.get_account(c, user_ref=user_ref(who.customer_id), role=role)
+            except NotFound:
+                continue
+            led = get_account(c, acc.ledger_account_id)
+            out.append(
+                Balance(
+                    role=role,
+                    account=mask_card(acc.bank_account_no or ""),
+                    balance_fen=led.credit_balance,
+                    available_fen=led.available,
+                    frozen_fen=led.debits_pending,
+                )
+            )
+    return out
+
+
+class AccountIn(Body):
+    role: Role
+
+
+@router.post(
+    "/me/custody-accounts", status_code=201, response_model=Balance, dependencies=[MoneyLimit]
+)
+def open_account(
+    body: AccountIn, who: Customer, engine: EngineDep, clock: ClockDep, bank: BankDep
+) -> Balance:
+    """Open the customer's sub-account at the custody bank (verified customers only)."""
+
+    def check(c: Connection) -> None:
+        customers.require_verified(c, customer_id=who.customer_id)
+        audit.record(
+            c,
+            actor=who.actor,
+            event="custody.open_account",
+            object_type="customer",
+            object_id=who.customer_id,
+            detail={"role": body.role},
+            clock=clock,
+        )
+
+    transact(engine, check)
+    acc = flows.open_account(
+        engine, bank, user_ref=user_ref(who.customer_id), role=body.role, clock=clock
+    )
+    return Balance(
+        role=body.role,
+        account=mask_card(acc.bank_account_no or ""),
+        balance_fen=0,
+        available_fen=0,
+        frozen_fen=0,
+    )
+
+
+class BankAuthorisation(Body):
+    method: Literal["password", "otp"]
+    secret: Annotated[str, Field(min_length=1, max_length=64, repr=False)]
+
+
+class MoneyIn(Body):
+    role: Role
+    amount_fen: Annotated[int, Field(gt=0, le=10**12)]
+    totp: Annotated[str, Field(pattern=r"^\d{6}$")]
+    authorisation: BankAuthorisation
+
+
+class InstructionOut(BaseModel):
+    id: str
+    kind: str
+    role: str
+    amount_fen: int
+    status: str
+    failure_reason: str | None
+
+
+def _out(r: custody.InstructionRecord) -> InstructionOut:
+    return InstructionOut(
+        id=r.id,
+        kind=r.kind.value,
+        role=str(r.role),
+        amount_fen=r.amount,
+        status=r.status.value,
+        failure_reason=r.failure_reason,
+    )
+
+
+def _authorise(
+    engine: Engine, who: CustomerAuth, body: MoneyIn, kind: str, keys: Keyring, clock: Clock
+) -> None:
+    """Verified identity, a TOTP code, and the audit entry — committed before the bank call."""
+
+    def work(c: Connection) -> None:
+        customers.require_verified(c, customer_id=who.customer_id)
+        auth.step_up(
+            c,
+            keys=keys,
+            customer_id=who.customer_id,
+            password=None,
+            second_factor=body.totp,
+            require_totp=True,
+            actor=who.actor,
+            clock=clock,
+        )
+        audit.record(
+            c,
+            actor=who.actor,
+            event=f"money.{kind}",
+            object_type="customer",
+            object_id=who.customer_id,
+            detail={"role": body.role, "amount_fen": body.amount_fen},
+            clock=clock,
+        )
+
+    transact(engine, work)
+
+
+def _move(
+    kind: InstructionKind,
+    body: MoneyIn,
+    who: CustomerAuth,
+    idem: Idempotent,
+    engine: Engine,
+    clock: Clock,
+    keys: Keyring,
+    bank: CustodyBank,
+) -> Response:
+    flow = flows.deposit if kind is InstructionKind.DEPOSIT else flows.withdraw
+    method = AuthMethod.PASSWORD if body.authorisation.method == "password" else AuthMethod.OTP
+
+    def work(_: Connection) -> InstructionOut:
+        _authorise(engine, who, body, kind.value, keys, clock)
+        record = flow(
+            engine,
+            bank,
+            user_ref=user_ref(who.customer_id),
+            role=body.role,
+            amount=body.amount_fen,
+            authorisation=Authorisation(method, body.authorisation.secret),
+            clock=clock,
+        )
+        return _out(record)
+
+    return idem.run(work, status_code=201)
+
+
+@router.post(
+    "/me/deposits", status_code=201, response_model=InstructionOut, dependencies=[MoneyLimit]
+)
+def deposit(
+    body: MoneyIn,
+    who: Customer,
+    idem: Idempotent,
+    engine: EngineDep,
+    clock: ClockDep,
+    keys: KeysDep,
+    bank: BankDep,
+) -> Response:
+    """充值 through the custody bank; the ledger credits the money when the bank confirms."""
+    return _move(InstructionKind.DEPOSIT, body, who, idem, engine, clock, keys, bank)
+
+
+@router.post(
+    "/me/withdrawals", status_code=201, response_model=InstructionOut, dependencies=[MoneyLimit]
+)
+def withdraw(
+    body: MoneyIn,
+    who: Customer,
+    idem: Idempotent,
+    engine: EngineDep,
+    clock: ClockDep,
+    keys: KeysDep,
+    bank: BankDep,
+) -> Response:
+    """提现 to the bound card: the money is frozen at once, paid when the bank confirms."""
+    return _move(InstructionKind.WITHDRAWAL, body, who, idem, engine, clock, keys, bank)
+
+
+@router.get("/me/instructions/{instruction_id}", response_model=InstructionOut)
+def instruction(
+    instruction_id: Annotated[str, Field(max_length=64)], who: Customer, engine: EngineDep
+) -> InstructionOut:
+    with engine.connect() as c:
+        try:
+            record = custody.get_instruction(c, instruction_id)
+        except NotFound:
+            record = None
+    if record is None or record.user_ref != user_ref(who.customer_id):
+        raise NotFound("instruction_not_found", "no such instruction")
+    return _out(record)
