@@ -11,7 +11,6 @@ from fastapi.testclient import TestClient
 
 from lending.samples import LICENSED  # 1,000–200,000 at 8–18%, licensed lender
 from puhui.api.app import create_app
-from puhui.api.credit import router
 from puhui.api.identity import CustomerAuth, StaffAuth, current_customer, current_staff
 from puhui.credit.bureau import SandboxBureau
 from puhui.lending.products import create_product
@@ -31,7 +30,6 @@ def api(engine, clock):
             clock=clock,
         )
     app = create_app(engine=engine, clock=clock)
-    app.include_router(router)
     app.state.credit_bureau = SandboxBureau()
     who = {"customer": 1}
     staff = StaffAuth(
@@ -70,10 +68,12 @@ def test_staff_decide_and_a_borrower_asks_for_review(api):
     assert made["outcome"] == "reject" and made["grade"] == "E"
     assert len(made["reasons"]) == 4 and made["reasons"][0]["text_zh"]
     assert made["rules"][0]["code"] == "SC-GRADE"
-    mine = api.get(f"/api/v1/credit/decisions/{made['id']}")
+    mine = api.get(f"/api/v1/me/credit/decisions/{made['id']}")
     assert mine.status_code == 200
     assert mine.json()["decision"]["input_digest"] == made["input_digest"]
-    asked = api.post(f"/api/v1/credit/decisions/{made['id']}/review", json={"reason": "请人工复核"})
+    asked = api.post(
+        f"/api/v1/me/credit/decisions/{made['id']}/review", json={"reason": "请人工复核"}
+    )
     assert asked.status_code == 201 and asked.json()["status"] == "open"
     done = api.post(
         f"/admin/api/v1/credit/decisions/{made['id']}/review/resolve",
@@ -90,9 +90,9 @@ def test_another_borrowers_decision_is_not_found(api):
     made = api.post("/admin/api/v1/credit/decisions", json=body()).json()["decision"]
     assert made["outcome"] == "approve" and made["annual_rate"] == "0.0800"
     api.who["customer"] = 2
-    r = api.get(f"/api/v1/credit/decisions/{made['id']}")
+    r = api.get(f"/api/v1/me/credit/decisions/{made['id']}")
     assert r.status_code == 404 and r.json()["error"]["code"] == "decision_not_found"
-    r = api.post(f"/api/v1/credit/decisions/{made['id']}/review", json={"reason": "x"})
+    r = api.post(f"/api/v1/me/credit/decisions/{made['id']}/review", json={"reason": "x"})
     assert r.status_code == 404
 
 

@@ -47,6 +47,10 @@ ADMIN: dict[tuple[str, str], str | None] = {
     ("GET", "/admin/api/v1/audit"): "audit.read",
     ("GET", "/admin/api/v1/audit/{seq}/proof"): "audit.read",
     ("GET", "/admin/api/v1/audit-verify"): "audit.read",
+    ("POST", "/admin/api/v1/credit/decisions"): "kyc.review",
+    ("GET", "/admin/api/v1/credit/decisions/{decision_id}"): "customers.read",
+    ("POST", "/admin/api/v1/credit/decisions/{decision_id}/review/resolve"): "kyc.review",
+    ("GET", "/admin/api/v1/credit/monitoring"): "customers.read",
 }
 
 
@@ -95,6 +99,7 @@ def world(platform):
         "assessment_id": 1,
         "request_id": 1,
         "staff_id": 1,
+        "decision_id": 1,
         "code": "custom_role",
         "level": "C3",
         "seq": 1,

@@ -69,6 +69,9 @@ def create_app(*, engine: Engine | None = None, clock: Clock | None = None) -> F
     from puhui.api import identity  # its routers import this module
 
     identity.install(app)
+    from puhui.api import credit
+
+    app.include_router(credit.router)
     return app
 
 

@@ -159,7 +159,7 @@ def _own(conn: Connection, decision_id: int, customer_id: int) -> Decision:
     return decision
 
 
-@router.get("/api/v1/credit/decisions/{decision_id}", response_model=DecisionView)
+@router.get("/api/v1/me/credit/decisions/{decision_id}", response_model=DecisionView)
 def my_decision(decision_id: int, who: Customer, engine: EngineDep) -> DecisionView:
     """The borrower's own decision, with its reasons in plain words."""
     with engine.connect() as conn:
@@ -171,7 +171,7 @@ class ReviewIn(Body):
 
 
 @router.post(
-    "/api/v1/credit/decisions/{decision_id}/review", response_model=Review, status_code=201
+    "/api/v1/me/credit/decisions/{decision_id}/review", response_model=Review, status_code=201
 )
 def ask_for_review(
     decision_id: int, body: ReviewIn, who: Customer, engine: EngineDep, clock: ClockDep
