@@ -36,6 +36,12 @@ PERMISSIONS: dict[str, str] = {
     "risk.configure": "change suitability limits and questionnaires",
     "loans.read": "see loans and repayment schedules",
     "loans.collect": "work overdue loans",
+    "loans.review": "review loan applications and recommend a decision (maker)",
+    "loans.approve": "approve or reject a recommended loan application (checker)",
+    "loans.disburse": "disburse accepted loans",
+    "loans.service": "post, backdate and reverse repayments; rollovers, write-offs, recoveries",
+    "collections.manage": "assign overdue loans to collectors",
+    "eod.run": "run and inspect the end-of-day batch",
     "finance.read": "see custody and company books",
     "finance.reconcile": "run and resolve reconciliations",
     "operations.manage": "run campaigns, content and daily operations",
@@ -68,7 +74,17 @@ def _role(code: str, name: str, scope: str, *perms: str) -> RoleDef:
 
 
 BUILTIN_ROLES: tuple[RoleDef, ...] = (
-    _role("finance_staff", "财务中心 Finance", "all", "finance.read", "finance.reconcile"),
+    _role(
+        "finance_staff",
+        "财务中心 Finance",
+        "all",
+        "finance.read",
+        "finance.reconcile",
+        "loans.read",
+        "loans.disburse",
+        "loans.service",
+        "eod.run",
+    ),
     _role("hr_admin", "人事行政 HR and administration", "none", "hr.manage", "staff.read"),
     _role("sales_director", "销售总监 Sales director", "team", "customers.read", "customers.write"),
     _role("team_manager", "团队经理 Team manager", "team", "customers.read", "customers.write"),
@@ -98,7 +114,18 @@ BUILTIN_ROLES: tuple[RoleDef, ...] = (
         "customers.read",
         "kyc.review",
         "loans.read",
+        "loans.review",
         "risk.configure",
+    ),
+    _role(
+        "risk_manager",
+        "风控经理 Risk manager",
+        "all",
+        "customers.read",
+        "loans.read",
+        "loans.review",
+        "loans.approve",
+        "collections.manage",
     ),
     _role(
         "collector", "催收专员 Collector", "all", "customers.read", "loans.read", "loans.collect"
@@ -143,6 +170,7 @@ BUILTIN_POSITIONS: tuple[tuple[str, str, str, str], ...] = (
     ("operations_specialist", "运营专员", "operations", "operations_specialist"),
     ("engineer", "工程师", "technology", "technology_engineer"),
     ("risk_officer", "风控专员", "risk", "risk_officer"),
+    ("risk_manager", "风控经理", "risk", "risk_manager"),
     ("collector", "催收专员", "risk", "collector"),
     ("compliance_officer", "合规专员", "compliance", "compliance_officer"),
     ("system_admin", "系统管理员", "technology", "system_admin"),

@@ -31,11 +31,14 @@ class AccountCode(IntEnum):
     LOANS_RECEIVABLE = 1100
     INTEREST_RECEIVABLE = 1110
     FEES_RECEIVABLE = 1120
+    PENALTY_RECEIVABLE = 1130  # 罚息 and late fees charged, not yet paid
     LOAN_LOSS_PROVISION = 1190
+    BORROWER_CREDIT_BALANCES = 2100  # 溢缴款: borrowers' overpayments we owe back or apply
     EQUITY = 3000
     INTEREST_INCOME = 4000
     FEE_INCOME = 4010
     PENALTY_INCOME = 4020
+    RECOVERY_INCOME = 4030  # 核销后收回
     PROVISION_EXPENSE = 5000
 
 
@@ -57,6 +60,14 @@ class TransferCode(IntEnum):
     RISK_RESERVE = 32
     COMPENSATION = 33  # 代偿
     CLAIM_TRANSFER = 40  # 债权转让
+    CAPITAL = 50  # 注资: the company funds its own cash from equity
+    INTEREST_ACCRUAL = 51  # 计提利息 (aggregated per end-of-day run)
+    PENALTY_ACCRUAL = 52  # 罚息/滞纳金
+    PROVISION = 53  # 拨备
+    WRITE_OFF = 54  # 核销
+    RECOVERY = 55  # 核销后收回
+    LOAN_ADJUSTMENT = 56  # a backdated replay's difference
+    REFUND = 57  # overpayment paid back to the borrower
     RECON_ADJUSTMENT = 90  # approved correction of a reconciliation break
     INTERNAL = 99  # company-book journal (accrual, provision, ...)
 
