@@ -396,8 +396,8 @@ def verify(conn: Connection, *, progress: Callable[[int], None] | None = None) -
 
 
 def _entries(conn: Connection) -> Iterator[Any]:
-    result = conn.execution_options(yield_per=5000).execute(
-        select(audit_log).order_by(audit_log.c.seq)
+    result = conn.execute(  # per statement, not conn.execution_options(): that sticks
+        select(audit_log).order_by(audit_log.c.seq), execution_options={"yield_per": 5000}
     )
     yield from result.mappings()
 

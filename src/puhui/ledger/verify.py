@@ -274,4 +274,6 @@ def check_seals(conn: Connection) -> list[Problem]:
 
 
 def _stream(conn: Connection, q: Any) -> Iterator[Any]:
-    yield from conn.execution_options(stream_results=True, yield_per=5000).execute(q)
+    # Per statement: Connection.execution_options() would change the caller's connection for
+    # good (SQLAlchemy 2), leaving every later statement on it a server-side cursor.
+    yield from conn.execute(q, execution_options={"stream_results": True, "yield_per": 5000})
