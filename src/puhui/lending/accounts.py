@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, func, select
+from sqlalchemy import Connection, case, func, or_, select
 
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, ValidationError
@@ -203,7 +203,14 @@ ON_BOOK = ("disbursed", "active")
 
 
 def subledger_totals(conn: Connection) -> dict[AccountCode, int]:
-    """What the loan tables say each control account should hold."""
+    """What the loan tables say each control account should hold.
+
+    Interest and fees are receivable once recognised (the current period's accrual, and the
+    installments whose due date has been closed: ``due_date ≤ accrued_through``) less
+    everything paid, so interest or a fee paid ahead on the due date itself, before that day's
+    end-of-day run recognises it, is counted once. The upfront fee is installment 0, due on the
+    start date and charged at disbursement.
+    """
     live = loans.c.state.in_(ON_BOOK)
     lo = conn.execute(
         select(
@@ -214,17 +221,26 @@ def subledger_totals(conn: Connection) -> dict[AccountCode, int]:
     ).one()
     credit = conn.execute(select(func.coalesce(func.sum(loans.c.credit_balance_fen), 0))).scalar()
     i = installments.c
+    charged = or_(i.seq == 0, i.due_date <= loans.c.accrued_through)
     inst = conn.execute(
         select(
-            func.coalesce(func.sum(i.interest_fen - i.paid_interest_fen), 0),
-            func.coalesce(func.sum(i.fee_fen - i.paid_fee_fen), 0),
             func.coalesce(
-                func.sum(i.penalty_fen + i.late_fee_fen - i.paid_penalty_fen - i.paid_late_fee_fen),
+                func.sum(case((charged, i.interest_fen), else_=0) - i.paid_interest_fen), 0
+            ),
+            func.coalesce(func.sum(case((charged, i.fee_fen), else_=0) - i.paid_fee_fen), 0),
+            func.coalesce(
+                func.sum(
+                    i.penalty_fen
+                    + i.late_fee_fen
+                    - i.paid_penalty_fen
+                    - i.paid_late_fee_fen
+                    - i.waived_fen
+                ),
                 0,
             ),
         )
         .select_from(installments.join(loans, loans.c.id == i.loan_id))
-        .where(and_(live, i.due_date <= func.coalesce(loans.c.accrued_through, i.due_date)))
+        .where(live)
     ).one()
     return {
         AccountCode.LOANS_RECEIVABLE: int(lo[0]),

@@ -17,6 +17,7 @@ from puhui.compliance.rate_caps import Profile
 from puhui.core.errors import ValidationError
 from puhui.core.money import check_fen, round_fen
 from puhui.core.rates import parse_rate
+from puhui.lending.allocation import COMPONENTS, check_rules, default_rules
 from puhui.lending.dates import DayCount
 from puhui.lending.schedules import (
     MAX_DAYS,
@@ -50,7 +51,7 @@ class Prepayment(StrEnum):
     NOT_ALLOWED = "not_allowed"
 
 
-ALLOCATION_COMPONENTS = ("penalty", "late_fee", "fee", "interest", "principal")
+ALLOCATION_COMPONENTS = COMPONENTS
 MAX_TERMS = 400
 
 
@@ -85,6 +86,9 @@ class ProductTerms:
     penalty_rate_multiplier: Decimal = Decimal("1.5")
     grace_days: int = 0
     allocation_order: tuple[str, ...] = ALLOCATION_COMPONENTS
+    #: The repayment waterfall as ``bucket.component`` rules (allocation.py); empty means the
+    #: default derived from ``allocation_order``, so versions stored before it read back.
+    allocation_rules: tuple[str, ...] = ()
     prepayment: Prepayment = Prepayment.ALLOWED
     prepayment_fee_rate: Decimal = Decimal(0)
     deductions: tuple[Deduction, ...] = ()
@@ -121,6 +125,11 @@ class ProductTerms:
         set_(self, "terms", tuple(sorted(set(self.terms))))
         set_(self, "allocation_order", tuple(self.allocation_order))
         self._check_ranges()
+        set_(
+            self,
+            "allocation_rules",
+            check_rules(self.allocation_rules or default_rules(self.allocation_order)),
+        )
 
     def _check_ranges(self) -> None:
         def refuse(code: str, message: str, field: str) -> None:
