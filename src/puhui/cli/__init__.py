@@ -12,6 +12,7 @@ from puhui.cli import calc as calc_cli
 from puhui.cli import credit as credit_cli
 from puhui.cli import custody as custody_cli
 from puhui.cli import db as db_cli
+from puhui.cli import eod as eod_cli
 from puhui.cli import identity as identity_cli
 from puhui.cli import ledger as ledger_cli
 from puhui.cli import product as product_cli
@@ -29,6 +30,7 @@ app.add_typer(calc_cli.app, name="calc")
 app.add_typer(product_cli.app, name="product")
 app.add_typer(ledger_cli.app, name="ledger")
 app.command("serve")(serve_cli.serve)
+app.command("eod")(eod_cli.eod)
 app.add_typer(identity_cli.audit_app, name="audit")
 app.add_typer(identity_cli.staff_app, name="staff")
 app.add_typer(identity_cli.keys_app, name="keys")

@@ -26,7 +26,8 @@ from puhui.core.rates import parse_rate
 from puhui.identity import audit
 from puhui.identity.audit import Actor
 from puhui.ledger.codes import AccountCode, TransferCode
-from puhui.lending import accounts, calendar, contract_terms, engine, products, states
+from puhui.lending import accounts, calendar, contract_terms, engine, eod, products, states
+from puhui.lending.models import calendar as calendar_table
 from puhui.lending.models import installments, loan_transactions, loans
 from puhui.lending.product_terms import Prepayment
 from puhui.lending.schedules import build_schedule
@@ -105,6 +106,19 @@ def lock(conn: Connection, loan_id: int) -> Any:
     row = conn.execute(select(loans).where(loans.c.id == loan_id).with_for_update()).first()
     if row is None:
         raise NotFound("loan_not_found", f"no loan {loan_id}", field="loan_id")
+    today = conn.execute(select(calendar_table.c.business_date)).scalar()
+    if (
+        row.accrued_through is not None
+        and today is not None
+        and row.accrued_through >= today
+        and eod.closing(conn, loan_id=loan_id, business_date=today)
+    ):
+        raise Conflict(
+            "end_of_day_in_progress",
+            f"the end-of-day batch is closing {today.isoformat()} for this loan; "
+            "retry when it has finished",
+            field="loan_id",
+        )
     return row
 
 
@@ -150,13 +164,16 @@ def state_of(
     conn: Connection, loan: Any, txns: list[engine.Txn], business_date: date
 ) -> engine.LoanState:
     """The engine's state of the loan during ``business_date``: every day before it closed,
-    and its own transactions applied."""
-    return engine.run(
-        contract(conn, loan),
-        txns,
-        through=business_date,
-        closed_through=business_date - timedelta(days=1),
-    )
+    and its own transactions applied.
+
+    While the end-of-day batch for ``business_date`` is part-way through, a loan it has
+    already accrued has ``accrued_through == business_date``: that day is closed for this loan,
+    so the replay closes it too, or the books would lose what the batch's steps already posted.
+    """
+    closed = business_date - timedelta(days=1)
+    if loan.accrued_through is not None and loan.accrued_through > closed:
+        closed = loan.accrued_through
+    return engine.run(contract(conn, loan), txns, through=business_date, closed_through=closed)
 
 
 def booked_state(conn: Connection, loan: Any, txns: list[engine.Txn]) -> engine.LoanState:

@@ -14,6 +14,7 @@ for _module in (
     "puhui.custody.models",
     "puhui.custody.sandbox_models",
     "puhui.lending.models",
+    "puhui.lending.eod_models",
     "puhui.identity.models",
     "puhui.credit.models",
 ):

@@ -1,0 +1,118 @@
+"""The auto-debit (代扣) channel: the end-of-day batch asks it to collect what is due.
+
+A channel takes a batch of requests — arrays of loan ids, customer ids and amounts — and answers
+with the amount it collected for each (0 ≤ collected ≤ requested), all at once: a real channel
+is a file exchanged with a payment company, never one call per loan. The sandbox channel keeps
+its own table of the borrowers' card balances (tests and the simulation fund them); a customer
+with no row there collects nothing. Several loans of one customer are served in loan-id order
+until the card runs dry.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Protocol
+
+import numpy as np
+import numpy.typing as npt
+from sqlalchemy import Connection, select, text
+
+from puhui.core.clock import Clock
+from puhui.db.engine import is_sqlite
+from puhui.lending.eod_models import debit_sandbox_accounts, stage
+
+IntArray = npt.NDArray[np.int64]
+
+
+class DebitChannel(Protocol):
+    """Collects money from borrowers' cards for loans that are due."""
+
+    def collect(
+        self,
+        conn: Connection,
+        *,
+        loan_ids: IntArray,
+        customer_ids: IntArray,
+        amounts: IntArray,
+        business_date: date,
+        clock: Clock,
+    ) -> IntArray:
+        """The fen collected for each request, in the order given."""
+        ...
+
+
+class SandboxChannel:
+    """代扣 against ``lending_debit_sandbox_accounts``, in the caller's transaction, so a
+    batch step that rolls back also gives the money back."""
+
+    def collect(
+        self,
+        conn: Connection,
+        *,
+        loan_ids: IntArray,
+        customer_ids: IntArray,
+        amounts: IntArray,
+        business_date: date,
+        clock: Clock,
+    ) -> IntArray:
+        del business_date
+        loans = np.asarray(loan_ids, dtype=np.int64)
+        custs = np.asarray(customer_ids, dtype=np.int64)
+        want = np.asarray(amounts, dtype=np.int64)
+        if len(loans) == 0:
+            return np.zeros(0, dtype=np.int64)
+        order = np.lexsort((loans, custs))  # by customer, then loan id
+        uniq, first, inverse = np.unique(custs[order], return_index=True, return_inverse=True)
+        balance = _balances(conn, uniq)
+        wanted = want[order]
+        before = np.cumsum(wanted) - wanted
+        before -= before[first][inverse]  # requested earlier by the same customer
+        got_sorted = np.clip(balance[inverse] - before, 0, wanted)
+        spent = np.zeros(len(uniq), dtype=np.int64)
+        np.add.at(spent, inverse, got_sorted)
+        moved = spent > 0
+        if moved.any():
+            table = stage(
+                conn,
+                "debit_spent",
+                {"customer_id": uniq[moved], "spent": spent[moved]},
+                key=("customer_id",),
+            )
+            conn.execute(
+                text(
+                    f"UPDATE lending_debit_sandbox_accounts SET balance_fen = balance_fen - "
+                    f"s.spent, updated_us = :now FROM {table} s "
+                    f"WHERE lending_debit_sandbox_accounts.customer_id = s.customer_id"
+                ),
+                {"now": int(clock.now().timestamp() * 1_000_000)},
+            )
+        got = np.empty_like(got_sorted)
+        got[order] = got_sorted
+        return got
+
+
+def _balances(conn: Connection, customer_ids: IntArray) -> IntArray:
+    """Each customer's card balance (0 without a row), locked on PostgreSQL."""
+    table = stage(conn, "debit_customers", {"customer_id": customer_ids}, key=("customer_id",))
+    a = debit_sandbox_accounts
+    q = select(a.c.customer_id, a.c.balance_fen).where(
+        a.c.customer_id.in_(select(text("customer_id")).select_from(text(table)))
+    )
+    if not is_sqlite(conn):
+        q = q.order_by(a.c.customer_id).with_for_update()
+    found = dict(conn.execute(q).tuples().all())
+    return np.asarray([found.get(int(c), 0) for c in customer_ids.tolist()], dtype=np.int64)
+
+
+def fund(conn: Connection, *, balances: dict[int, int], clock: Clock) -> None:
+    """Set sandbox card balances (customer id → fen): what tests and the simulation use."""
+    now = int(clock.now().timestamp() * 1_000_000)
+    a = debit_sandbox_accounts
+    for customer_id, fen in balances.items():
+        done = conn.execute(
+            a.update().where(a.c.customer_id == customer_id).values(balance_fen=fen, updated_us=now)
+        )
+        if done.rowcount == 0:
+            conn.execute(
+                a.insert().values(customer_id=customer_id, balance_fen=fen, updated_us=now)
+            )
