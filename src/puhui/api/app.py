@@ -72,6 +72,9 @@ def create_app(*, engine: Engine | None = None, clock: Clock | None = None) -> F
     from puhui.api import credit
 
     app.include_router(credit.router)
+    from puhui import web
+
+    web.install(app)
     return app
 
 

@@ -17,11 +17,10 @@ from sqlalchemy import Connection
 
 from puhui.api.identity import Body, ClockDep, Customer, EngineDep, StaffAuth, require
 from puhui.core.clock import business_date
-from puhui.core.errors import NotFound
 from puhui.credit import review as reviews
 from puhui.credit.application import Application, ProductOffer
 from puhui.credit.bureau import SandboxBureau
-from puhui.credit.decision import Decision, decide, get_decision
+from puhui.credit.decision import Decision, decide, get_decision, get_own_decision
 from puhui.credit.fraud import key_from_env
 from puhui.credit.monitoring import monitor
 from puhui.credit.policy import CreditPolicy
@@ -152,18 +151,14 @@ def monitoring(
     return found.as_dict()
 
 
-def _own(conn: Connection, decision_id: int, customer_id: int) -> Decision:
-    decision = get_decision(conn, decision_id=decision_id)
-    if decision.applicant_ref != str(customer_id):
-        raise NotFound("decision_not_found", f"no decision {decision_id}", field="decision_id")
-    return decision
-
-
 @router.get("/api/v1/me/credit/decisions/{decision_id}", response_model=DecisionView)
 def my_decision(decision_id: int, who: Customer, engine: EngineDep) -> DecisionView:
     """The borrower's own decision, with its reasons in plain words."""
     with engine.connect() as conn:
-        return _view(conn, _own(conn, decision_id, who.customer_id))
+        return _view(
+            conn,
+            get_own_decision(conn, decision_id=decision_id, applicant_ref=str(who.customer_id)),
+        )
 
 
 class ReviewIn(Body):

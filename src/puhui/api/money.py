@@ -33,10 +33,11 @@ from puhui.custody import flows
 from puhui.custody import service as custody
 from puhui.custody.bank import AuthMethod, Authorisation, CustodyBank, InstructionKind
 from puhui.custody.sandbox import SandboxBank
+from puhui.custody.service import CustodyAccount
 from puhui.identity import audit, auth, customers
+from puhui.identity.audit import Actor
 from puhui.identity.crypto import Keyring
 from puhui.identity.identifiers import mask_card
-from puhui.ledger.service import get_account
 
 router = APIRouter(prefix="/api/v1", tags=["money"])
 Role = Literal["lender", "borrower"]
@@ -71,24 +72,18 @@ class Balance(BaseModel):
 @router.get("/me/balances", response_model=list[Balance])
 def balances(who: Customer, engine: EngineDep) -> list[Balance]:
     """Posted balance, what is available and what is frozen (pending) per custody account."""
-    out = []
     with engine.connect() as c:
-        for role in ("lender", "borrower"):
-            try:
-                acc = custody.get_account(c, user_ref=user_ref(who.customer_id), role=role)
-            except NotFound:
-                continue
-            led = get_account(c, acc.ledger_account_id)
-            out.append(
-                Balance(
-                    role=role,
-                    account=mask_card(acc.bank_account_no or ""),
-                    balance_fen=led.credit_balance,
-                    available_fen=led.available,
-                    frozen_fen=led.debits_pending,
-                )
-            )
-    return out
+        found = custody.balances(c, user_ref=user_ref(who.customer_id))
+    return [
+        Balance(
+            role=b.role.value,
+            account=mask_card(b.bank_account_no or ""),
+            balance_fen=b.balance,
+            available_fen=b.available,
+            frozen_fen=b.frozen,
+        )
+        for b in found
+    ]
 
 
 class AccountIn(Body):
@@ -102,22 +97,8 @@ def open_account(
     body: AccountIn, who: Customer, engine: EngineDep, clock: ClockDep, bank: BankDep
 ) -> Balance:
     """Open the customer's sub-account at the custody bank (verified customers only)."""
-
-    def check(c: Connection) -> None:
-        customers.require_verified(c, customer_id=who.customer_id)
-        audit.record(
-            c,
-            actor=who.actor,
-            event="custody.open_account",
-            object_type="customer",
-            object_id=who.customer_id,
-            detail={"role": body.role},
-            clock=clock,
-        )
-
-    transact(engine, check)
-    acc = flows.open_account(
-        engine, bank, user_ref=user_ref(who.customer_id), role=body.role, clock=clock
+    acc = open_custody_account(
+        engine, bank, customer_id=who.customer_id, role=body.role, actor=who.actor, clock=clock
     )
     return Balance(
         role=body.role,
@@ -126,6 +107,28 @@ def open_account(
         available_fen=0,
         frozen_fen=0,
     )
+
+
+def open_custody_account(
+    engine: Engine, bank: CustodyBank, *, customer_id: int, role: str, actor: Actor, clock: Clock
+) -> CustodyAccount:
+    """Verified customers only; the audit entry is committed before the bank opens anything.
+    Shared by this router and the web pages."""
+
+    def check(c: Connection) -> None:
+        customers.require_verified(c, customer_id=customer_id)
+        audit.record(
+            c,
+            actor=actor,
+            event="custody.open_account",
+            object_type="customer",
+            object_id=customer_id,
+            detail={"role": role},
+            clock=clock,
+        )
+
+    transact(engine, check)
+    return flows.open_account(engine, bank, user_ref=user_ref(customer_id), role=role, clock=clock)
 
 
 class BankAuthorisation(Body):
@@ -160,34 +163,47 @@ def _out(r: custody.InstructionRecord) -> InstructionOut:
     )
 
 
-def _authorise(
-    engine: Engine, who: CustomerAuth, body: MoneyIn, kind: str, keys: Keyring, clock: Clock
-) -> None:
-    """Verified identity, a TOTP code, and the audit entry — committed before the bank call."""
-
-    def work(c: Connection) -> None:
-        customers.require_verified(c, customer_id=who.customer_id)
-        auth.step_up(
+def move_money(
+    engine: Engine,
+    bank: CustodyBank,
+    *,
+    keys: Keyring,
+    kind: InstructionKind,
+    customer_id: int,
+    role: str,
+    amount_fen: int,
+    totp: str,
+    authorisation: Authorisation,
+    actor: Actor,
+    clock: Clock,
+    instruction_id: str | None = None,
+) -> custody.InstructionRecord:
+    """A deposit or withdrawal: verified identity, a TOTP code and the audit entry, committed
+    before the bank call, then the custody flow. Shared by this router and the web pages."""
+    transact(
+        engine,
+        lambda c: auth.authorise_funds(
             c,
             keys=keys,
-            customer_id=who.customer_id,
-            password=None,
-            second_factor=body.totp,
-            require_totp=True,
-            actor=who.actor,
+            customer_id=customer_id,
+            totp=totp,
+            event=f"money.{kind.value}",
+            detail={"role": role, "amount_fen": amount_fen},
+            actor=actor,
             clock=clock,
-        )
-        audit.record(
-            c,
-            actor=who.actor,
-            event=f"money.{kind}",
-            object_type="customer",
-            object_id=who.customer_id,
-            detail={"role": body.role, "amount_fen": body.amount_fen},
-            clock=clock,
-        )
-
-    transact(engine, work)
+        ),
+    )
+    flow = flows.deposit if kind is InstructionKind.DEPOSIT else flows.withdraw
+    return flow(
+        engine,
+        bank,
+        user_ref=user_ref(customer_id),
+        role=role,
+        amount=amount_fen,
+        authorisation=authorisation,
+        instruction_id=instruction_id,
+        clock=clock,
+    )
 
 
 def _move(
@@ -200,18 +216,20 @@ def _move(
     keys: Keyring,
     bank: CustodyBank,
 ) -> Response:
-    flow = flows.deposit if kind is InstructionKind.DEPOSIT else flows.withdraw
     method = AuthMethod.PASSWORD if body.authorisation.method == "password" else AuthMethod.OTP
 
     def work(_: Connection) -> InstructionOut:
-        _authorise(engine, who, body, kind.value, keys, clock)
-        record = flow(
+        record = move_money(
             engine,
             bank,
-            user_ref=user_ref(who.customer_id),
+            keys=keys,
+            kind=kind,
+            customer_id=who.customer_id,
             role=body.role,
-            amount=body.amount_fen,
+            amount_fen=body.amount_fen,
+            totp=body.totp,
             authorisation=Authorisation(method, body.authorisation.secret),
+            actor=who.actor,
             clock=clock,
         )
         return _out(record)
@@ -256,10 +274,17 @@ def instruction(
     instruction_id: Annotated[str, Field(max_length=64)], who: Customer, engine: EngineDep
 ) -> InstructionOut:
     with engine.connect() as c:
-        try:
-            record = custody.get_instruction(c, instruction_id)
-        except NotFound:
-            record = None
-    if record is None or record.user_ref != user_ref(who.customer_id):
+        return _out(own_instruction(c, customer_id=who.customer_id, instruction_id=instruction_id))
+
+
+def own_instruction(
+    conn: Connection, *, customer_id: int, instruction_id: str
+) -> custody.InstructionRecord:
+    """The customer's own instruction; another customer's is 404 like a missing one."""
+    try:
+        record = custody.get_instruction(conn, instruction_id)
+    except NotFound:
+        record = None
+    if record is None or record.user_ref != user_ref(customer_id):
         raise NotFound("instruction_not_found", "no such instruction")
-    return _out(record)
+    return record

@@ -25,7 +25,7 @@ from puhui.api.identity import (
     transact,
 )
 from puhui.api.pagination import Page, Pagination
-from puhui.identity import audit, auth, customers, risk, roles, staff
+from puhui.identity import audit, auth, customers, risk, roles, staff, staff_access
 from puhui.identity.audit import Entry, InclusionProof
 from puhui.identity.customers import CustomerView
 from puhui.identity.staff import StaffMember as Member
@@ -78,19 +78,15 @@ def list_customers(
     after = int(page.starting_after) if page.starting_after and page.starting_after.isdigit() else 0
 
     def work(c: Any) -> list[CustomerView]:
-        rows = customers.list_visible(
-            c, keys=keys, where=who.ctx.customer_filter(), after_id=after, limit=page.limit + 1
-        )
-        audit.record(
+        return staff_access.list_customers(
             c,
+            keys=keys,
+            where=who.ctx.customer_filter(),
             actor=who.actor,
-            event="customer.list",
-            object_type="customer",
-            object_id="-",
-            detail={"count": len(rows)},
+            after_id=after,
+            limit=page.limit + 1,
             clock=clock,
         )
-        return rows
 
     return Page[CustomerView].from_rows(transact(engine, work), page)
 
@@ -99,19 +95,17 @@ def list_customers(
 def get_customer(
     customer_id: int, who: CustomerReader, engine: EngineDep, keys: KeysDep, clock: ClockDep
 ) -> CustomerView:
-    def work(c: Any) -> CustomerView:
-        customers.visible(c, where=who.ctx.customer_filter(), customer_id=customer_id)
-        audit.record(
+    return transact(
+        engine,
+        lambda c: staff_access.view_customer(
             c,
+            keys=keys,
+            where=who.ctx.customer_filter(),
+            customer_id=customer_id,
             actor=who.actor,
-            event="customer.view",
-            object_type="customer",
-            object_id=customer_id,
             clock=clock,
-        )
-        return customers.view(c, keys=keys, customer_id=customer_id)
-
-    return transact(engine, work)
+        ),
+    )
 
 
 class SearchIn(Body):
@@ -125,26 +119,18 @@ def search_customer(
 ) -> CustomerView:
     """Find a customer by phone or ID number (through the blind index), within scope."""
 
-    def work(c: Any) -> CustomerView:
-        found = customers.find(
+    return transact(
+        engine,
+        lambda c: staff_access.find_customer(
             c,
             keys=keys,
             where=who.ctx.customer_filter(),
             phone=body.phone,
             id_number=body.id_number,
-        )
-        audit.record(
-            c,
             actor=who.actor,
-            event="customer.search",
-            object_type="customer",
-            object_id=found.id,
-            detail={"by": "phone" if body.phone else "id_number"},
             clock=clock,
-        )
-        return found
-
-    return transact(engine, work)
+        ),
+    )
 
 
 class UnmaskIn(Body):
@@ -170,21 +156,20 @@ def unmask_customer(
 ) -> UnmaskOut:
     """Plain personal values, for a stated reason; the access is written to the audit log."""
 
-    def work(c: Any) -> UnmaskOut:
-        customers.visible(c, where=who.ctx.customer_filter(), customer_id=customer_id)
-        audit.record(
+    values = transact(
+        engine,
+        lambda c: staff_access.unmask_customer(
             c,
+            keys=keys,
+            where=who.ctx.customer_filter(),
+            customer_id=customer_id,
+            fields=body.fields,
+            reason=body.reason,
             actor=who.actor,
-            event="customer.unmask",
-            object_type="customer",
-            object_id=customer_id,
-            detail={"fields": body.fields, "reason": body.reason},
             clock=clock,
-        )
-        values = customers.unmask(c, keys=keys, customer_id=customer_id, fields=list(body.fields))
-        return UnmaskOut(customer_id=customer_id, values=values)
-
-    return transact(engine, work)
+        ),
+    )
+    return UnmaskOut(customer_id=customer_id, values=values)
 
 
 class AssignIn(Body):

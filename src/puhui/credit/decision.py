@@ -324,6 +324,34 @@ def get_decision(conn: Connection, *, decision_id: int) -> Decision:
     )
 
 
+def get_own_decision(conn: Connection, *, decision_id: int, applicant_ref: str) -> Decision:
+    """An applicant's own decision; someone else's is 404 like a missing one (SEC-AC-02)."""
+    decision = get_decision(conn, decision_id=decision_id)
+    if decision.applicant_ref != applicant_ref:
+        raise NotFound("decision_not_found", f"no decision {decision_id}", field="decision_id")
+    return decision
+
+
+def list_decisions(
+    conn: Connection,
+    *,
+    applicant_ref: str | None = None,
+    outcome: Outcome | None = None,
+    before_id: int | None = None,
+    limit: int = 20,
+) -> list[Decision]:
+    """Decisions newest first, optionally one applicant's or one outcome's, for the pages that
+    list them (the back office, a borrower's own)."""
+    q = select(decisions.c.id).order_by(decisions.c.id.desc()).limit(limit)
+    if applicant_ref is not None:
+        q = q.where(decisions.c.applicant_ref == applicant_ref)
+    if outcome is not None:
+        q = q.where(decisions.c.outcome == outcome.value)
+    if before_id is not None:
+        q = q.where(decisions.c.id < before_id)
+    return [get_decision(conn, decision_id=i) for i in conn.execute(q).scalars()]
+
+
 def verify_digest(conn: Connection, *, decision_id: int) -> bool:
     """Whether the stored snapshot still hashes to the decision's input digest."""
     row = conn.execute(

@@ -192,6 +192,22 @@ def get_proposal(conn: Connection, proposal_id: int) -> Proposal:
     return Proposal(**{k: row[k] for k in Proposal.__dataclass_fields__})
 
 
+def list_proposals(conn: Connection, *, break_ids: list[int]) -> list[Proposal]:
+    """Every proposal made for the given breaks, oldest first (the back office shows them
+    beside their break)."""
+    if not break_ids:
+        return []
+    q = (
+        select(break_proposals)
+        .where(break_proposals.c.break_id.in_(break_ids))
+        .order_by(break_proposals.c.id)
+    )
+    return [
+        Proposal(**{k: r[k] for k in Proposal.__dataclass_fields__})
+        for r in conn.execute(q).mappings()
+    ]
+
+
 def _decidable(conn: Connection, proposal_id: int, checker: str) -> Any:
     query = for_update(conn, _proposal_query(proposal_id))
     row = first_or_raise(conn, query, _no_proposal(proposal_id))

@@ -27,6 +27,7 @@ from puhui.core.money import check_fen
 from puhui.custody._db import first_or_raise, for_update, now_us, serialise
 from puhui.custody.bank import Authorisation, BankReply, BankStatus, Instruction, InstructionKind
 from puhui.custody.models import custody_accounts, instructions
+from puhui.ledger import service as ledger
 from puhui.ledger.codes import AccountCode, AccountFlags, Book, Result, TransferCode, TransferFlags
 from puhui.ledger.service import Transfer, create_account, create_transfers
 
@@ -194,6 +195,36 @@ def get_account(conn: Connection, *, user_ref: str, role: Role | str) -> Custody
             field="user_ref",
         )
     return found
+
+
+@dataclass(frozen=True)
+class SubAccountBalance:
+    """A user's sub-account as the user sees it: posted balance, what is available now, and
+    what is frozen (pending debits: a withdrawal or a bid the bank has not settled yet)."""
+
+    role: Role
+    bank_account_no: str | None
+    balance: int
+    available: int
+    frozen: int
+
+
+def balances(
+    conn: Connection, *, user_ref: str, roles: tuple[Role, ...] = (Role.LENDER, Role.BORROWER)
+) -> list[SubAccountBalance]:
+    """The user's open sub-accounts among ``roles``, in that order."""
+    out = []
+    for role in roles:
+        acc = _find(conn, user_ref, role)
+        if acc is None:
+            continue
+        led = ledger.get_account(conn, acc.ledger_account_id)
+        out.append(
+            SubAccountBalance(
+                role, acc.bank_account_no, led.credit_balance, led.available, led.debits_pending
+            )
+        )
+    return out
 
 
 def master_account_id(conn: Connection) -> int:

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Table, insert, select, update
 from puhui.core.clock import Clock
 from puhui.core.errors import NotFound
 from puhui.identity import audit, otp, passwords, sessions
+from puhui.identity import customers as customers_service
 from puhui.identity.audit import Actor
 from puhui.identity.crypto import Keyring, blind_index
 from puhui.identity.errors import BAD_LOGIN, NotAuthenticated, Refused
@@ -296,3 +297,39 @@ def step_up(
         clock=clock,
     )
     raise Refused(NotAuthenticated("reauthentication_failed", "password or second factor is wrong"))
+
+
+def authorise_funds(
+    conn: Connection,
+    *,
+    keys: Keyring,
+    customer_id: int,
+    totp: str,
+    event: str,
+    detail: dict[str, Any],
+    actor: Actor,
+    clock: Clock,
+) -> None:
+    """Everything the platform checks before a fund instruction goes to the custody bank: a
+    verified identity (P2P-OBL-03), the customer's TOTP code (SEC-AUTH-03), and the audit entry
+    (``event``), which the caller commits before the bank is asked (SEC-AUD-04)."""
+    customers_service.require_verified(conn, customer_id=customer_id)
+    step_up(
+        conn,
+        keys=keys,
+        customer_id=customer_id,
+        password=None,
+        second_factor=totp,
+        require_totp=True,
+        actor=actor,
+        clock=clock,
+    )
+    audit.record(
+        conn,
+        actor=actor,
+        event=event,
+        object_type="customer",
+        object_id=customer_id,
+        detail=detail,
+        clock=clock,
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any, Literal
 
-from sqlalchemy import ColumnElement, Connection, insert, select, true, update
+from sqlalchemy import ColumnElement, Connection, func, insert, select, true, update
 
 from puhui.core.clock import Clock, business_date
 from puhui.core.errors import Conflict, NotFound, ValidationError
@@ -724,6 +724,17 @@ def list_visible(
         .limit(limit)
     ).scalars()
     return [view(conn, keys=keys, customer_id=i) for i in ids]
+
+
+def count_by_kyc_status(conn: Connection, *, where: ColumnElement[bool]) -> dict[str, int]:
+    """How many customers in scope are unverified, verified or failed (back-office KPIs)."""
+    rows = conn.execute(
+        select(customers.c.kyc_status, func.count())
+        .where(where)
+        .group_by(customers.c.kyc_status)
+        .order_by(customers.c.kyc_status)
+    )
+    return {status: int(n) for status, n in rows}
 
 
 def find(
