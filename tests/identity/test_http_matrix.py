@@ -51,6 +51,35 @@ ADMIN: dict[tuple[str, str], str | None] = {
     ("GET", "/admin/api/v1/credit/decisions/{decision_id}"): "customers.read",
     ("POST", "/admin/api/v1/credit/decisions/{decision_id}/review/resolve"): "kyc.review",
     ("GET", "/admin/api/v1/credit/monitoring"): "customers.read",
+    ("GET", "/admin/api/v1/loan-applications"): "loans.review",
+    ("GET", "/admin/api/v1/loan-applications/{application_id}"): "loans.read",
+    ("POST", "/admin/api/v1/loan-applications/{application_id}/recommend"): "loans.review",
+    ("POST", "/admin/api/v1/loan-applications/{application_id}/approve"): "loans.approve",
+    ("POST", "/admin/api/v1/loan-applications/{application_id}/reject"): "loans.approve",
+    ("GET", "/admin/api/v1/loans"): "loans.read",
+    ("GET", "/admin/api/v1/loans/{loan_id}"): "loans.read",
+    ("GET", "/admin/api/v1/loans/{loan_id}/schedule"): "loans.read",
+    ("GET", "/admin/api/v1/loans/{loan_id}/transactions"): "loans.read",
+    ("POST", "/admin/api/v1/loans/{loan_id}/disburse"): "loans.disburse",
+    ("POST", "/admin/api/v1/loans/{loan_id}/repayments"): "loans.service",
+    ("POST", "/admin/api/v1/loans/{loan_id}/transactions/{transaction_id}/reverse"): (
+        "loans.service"
+    ),
+    ("POST", "/admin/api/v1/eod/runs"): "eod.run",
+    ("GET", "/admin/api/v1/eod/runs"): "eod.run",
+    ("GET", "/admin/api/v1/eod/runs/{business_date}"): "eod.run",
+    ("GET", "/admin/api/v1/collections/queue"): "loans.read",
+    ("POST", "/admin/api/v1/collections/loans/{loan_id}/assignment"): "collections.manage",
+    ("GET", "/admin/api/v1/collections/loans/{loan_id}/assignments"): "loans.read",
+    ("GET", "/admin/api/v1/collections/loans/{loan_id}/contacts"): "loans.read",
+    ("POST", "/admin/api/v1/collections/loans/{loan_id}/contacts"): "loans.collect",
+    # open platform (src/puhui/api/open.py): partner onboarding and the webhook delivery log
+    ("GET", "/admin/api/v1/partners"): "operations.manage",
+    ("POST", "/admin/api/v1/partners"): "operations.manage",
+    ("POST", "/admin/api/v1/partners/{partner_id}/rotate-secret"): "operations.manage",
+    ("POST", "/admin/api/v1/partners/{partner_id}/disable"): "operations.manage",
+    ("GET", "/admin/api/v1/webhooks/deliveries"): "operations.manage",
+    ("POST", "/admin/api/v1/webhooks/deliveries/{delivery_id}/redeliver"): "operations.manage",
 }
 
 
@@ -104,6 +133,12 @@ def world(platform):
         "level": "C3",
         "seq": 1,
         "instruction_id": "DP0000000001",
+        "partner_id": 1,
+        "delivery_id": 1,
+        "loan_id": 1,
+        "application_id": 1,
+        "transaction_id": 1,
+        "business_date": "2026-11-01",
     }
     return cid, alice, ids
 

@@ -24,10 +24,12 @@ CARD = 10_000_000
 DUE_FEN = 106_619  # installment 1: principal and interest
 
 
+#: SQLite runs one writer at a time: there is no race to lose there.
+pytestmark = pytest.mark.postgresql_only
+
+
 @pytest.fixture
 def loan_id(engine: Engine, clock, backend: str) -> int:
-    if backend != "postgresql":
-        pytest.skip("SQLite runs one writer at a time: there is no race to lose")
     (a,) = make_book(engine, clock, cards=(CARD,))
     close(engine, clock, DUE - timedelta(days=1), DUE - timedelta(days=1))
     return a

@@ -324,10 +324,9 @@ def test_refusals_change_nothing(engine, clock, book):
         books_agree(conn)
 
 
-def test_two_concurrent_repayments_never_over_allocate(engine, clock, backend):
-    """Both lock the loan row first: the second waits, then sees the first's allocation."""
-    if backend != "postgresql":
-        pytest.skip("row locks under real concurrency: PostgreSQL")
+def test_two_concurrent_repayments_never_over_allocate(engine, clock):
+    """Both lock the loan row first (PostgreSQL FOR UPDATE; SQLite's BEGIN IMMEDIATE writer
+    lock): the second waits, then sees the first's allocation."""
     import threading
 
     from puhui.db.engine import run_in_transaction

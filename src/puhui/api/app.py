@@ -72,6 +72,12 @@ def create_app(*, engine: Engine | None = None, clock: Clock | None = None) -> F
     from puhui.api import credit
 
     app.include_router(credit.router)
+    from puhui.api import open as open_platform  # /open/v1 and its staff routes
+
+    open_platform.install(app)
+    from puhui.api import lending
+
+    app.include_router(lending.router)
     from puhui import web
 
     web.install(app)

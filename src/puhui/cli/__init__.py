@@ -12,9 +12,12 @@ from puhui.cli import calc as calc_cli
 from puhui.cli import credit as credit_cli
 from puhui.cli import custody as custody_cli
 from puhui.cli import db as db_cli
+from puhui.cli import demo as demo_cli
 from puhui.cli import eod as eod_cli
 from puhui.cli import identity as identity_cli
 from puhui.cli import ledger as ledger_cli
+from puhui.cli import loans as loans_cli
+from puhui.cli import open as open_cli
 from puhui.cli import product as product_cli
 from puhui.cli import serve as serve_cli
 
@@ -38,6 +41,12 @@ app.command("reconcile")(custody_cli.reconcile_cmd)
 app.add_typer(custody_cli.bank_app, name="bank")
 app.add_typer(custody_cli.breaks_app, name="breaks")
 app.add_typer(credit_cli.app, name="score")
+app.add_typer(open_cli.partner_app, name="partner")
+app.add_typer(open_cli.webhooks_app, name="webhooks")
+app.add_typer(loans_cli.app, name="loans")
+app.add_typer(loans_cli.capital_app, name="capital")
+app.command("demo")(demo_cli.demo)
+app.command("sim")(demo_cli.sim)
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
+from puhui import events
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, NotFound, ValidationError
 from puhui.core.rates import parse_rate
@@ -470,7 +471,7 @@ def disburse(
         reason=f"loan {loan_id} disbursed",
         clock=clock,
     )
-    return _apply(
+    result = _apply(
         conn,
         loan=loan,
         txn_id=txn_id,
@@ -481,6 +482,19 @@ def disburse(
         event="loan.disburse",
         detail={"principal_fen": loan.principal_fen, "upfront_fee_fen": terms.upfront_fee_fen},
     )
+    events.emit(
+        conn,
+        topic="loan.disbursed",
+        key=events.loan_key(loan_id),
+        payload={
+            "loan_id": loan_id,
+            "application_id": loan.application_id,
+            "principal_fen": loan.principal_fen,
+            "value_date": today.isoformat(),
+        },
+        clock=clock,
+    )
+    return result
 
 
 def _payment(
@@ -518,7 +532,7 @@ def _payment(
         clock=clock,
         external_ref=external_ref,
     )
-    return _apply(
+    result = _apply(
         conn,
         loan=loan,
         txn_id=txn_id,
@@ -530,6 +544,22 @@ def _payment(
         detail={"amount_fen": amount, "value_date": value.isoformat(), **(detail or {})},
         adjust=_backdated(old, value, today),
     )
+    events.emit(  # in this transaction: a partner hears of the payment only if it stands
+        conn,
+        topic="repayment.received",
+        key=events.loan_key(loan.id),
+        payload={
+            "loan_id": loan.id,
+            "transaction_id": txn_id,
+            "kind": kind,
+            "amount_fen": amount,
+            "value_date": value.isoformat(),
+            "state": result.state,
+            "principal_outstanding_fen": result.principal_outstanding_fen,
+        },
+        clock=clock,
+    )
+    return result
 
 
 def _result_of(conn: Connection, loan_id: int, txn_id: int) -> Result:

@@ -24,6 +24,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Table, insert, select, update
 
+from puhui import events
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, NotFound
 from puhui.identity import audit
@@ -191,7 +192,24 @@ def transition_application(
         reason=reason,
         at_us=moved.at_us,
     )
+    if moved.to_state in DECIDED:
+        events.emit(
+            conn,
+            topic="application.decided",
+            key=events.application_key(application_id),
+            payload={
+                "application_id": application_id,
+                "state": moved.to_state,
+                "from_state": moved.from_state,
+                "reason": reason,
+            },
+            clock=clock,
+        )
     return moved
+
+
+#: Application states that answer the applicant (the ``application.decided`` event).
+DECIDED = frozenset({"approved", "rejected", "manual_review"})
 
 
 def record_application_event(

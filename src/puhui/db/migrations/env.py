@@ -15,8 +15,11 @@ for _module in (
     "puhui.custody.sandbox_models",
     "puhui.lending.models",
     "puhui.lending.eod_models",
+    "puhui.lending.collection_models",
     "puhui.identity.models",
     "puhui.credit.models",
+    "puhui.events.models",
+    "puhui.openplatform.models",
 ):
     importlib.import_module(_module)
 
