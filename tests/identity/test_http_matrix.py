@@ -62,6 +62,9 @@ ADMIN: dict[tuple[str, str], str | None] = {
     ("GET", "/admin/api/v1/loans/{loan_id}/transactions"): "loans.read",
     ("POST", "/admin/api/v1/loans/{loan_id}/disburse"): "loans.disburse",
     ("POST", "/admin/api/v1/loans/{loan_id}/repayments"): "loans.service",
+    ("POST", "/admin/api/v1/loans/{loan_id}/rollovers"): "loans.service",
+    ("POST", "/admin/api/v1/loans/{loan_id}/write-off"): "loans.service",
+    ("POST", "/admin/api/v1/loans/{loan_id}/refunds"): "loans.service",
     ("POST", "/admin/api/v1/loans/{loan_id}/transactions/{transaction_id}/reverse"): (
         "loans.service"
     ),

@@ -315,3 +315,67 @@ def test_end_of_day_runs_once_and_is_inspected(platform, book):
     missing = platform.client.get("/admin/api/v1/eod/runs/2026-11-09", headers=clerk)
     assert missing.status_code == 404
     gl(platform)
+
+
+def test_staff_rollover_refund_and_write_off(platform, book):
+    """Rollovers stop at two (RATE-ROLL-01); an overpayment is refunded, never more than is
+    held; a write-off takes the loan off the books. Each refusal changes nothing."""
+    disburse(platform, book)
+    loan, clerk = book["loan"], book["clerk"]
+    on(platform, date(2026, 12, 2))
+    url = f"/admin/api/v1/loans/{loan}"
+    for i in (1, 2):
+        r = platform.client.post(
+            f"{url}/rollovers",
+            json={"extra_terms": 1, "reason": "hardship"},
+            headers=key(f"r{i}", clerk),
+        )
+        assert r.status_code == 201, r.text
+    third = platform.client.post(
+        f"{url}/rollovers", json={"extra_terms": 1, "reason": "again"}, headers=key("r3", clerk)
+    )
+    assert third.status_code == 409 and third.json()["error"]["code"] == "rollover_limit"
+    bad = platform.client.post(
+        f"{url}/rollovers", json={"extra_terms": 0, "reason": "x"}, headers=key("r4", clerk)
+    )
+    assert bad.status_code == 422 and bad.json()["error"]["field"] == "extra_terms"
+    with platform.engine.connect() as c:
+        assert c.execute(select(loans.c.rollovers).where(loans.c.id == loan)).scalar() == 2
+    gl(platform)
+
+    # an overpayment held as credit, refunded in part, then refused beyond what is held
+    paid = platform.client.post(
+        f"{url}/repayments", json={"amount_fen": 5_000_000}, headers=key("p1", clerk)
+    )
+    assert paid.status_code == 201, paid.text
+    held = paid.json()["credit_balance_fen"]
+    assert held > 0
+    too_much = platform.client.post(
+        f"{url}/refunds", json={"amount_fen": held + 1}, headers=key("f0", clerk)
+    )
+    assert too_much.status_code == 409
+    assert too_much.json()["error"]["code"] == "credit_balance_insufficient"
+    part = platform.client.post(
+        f"{url}/refunds", json={"amount_fen": 100}, headers=key("f1", clerk)
+    )
+    assert part.status_code == 201 and part.json()["credit_balance_fen"] == held - 100
+    gl(platform)
+
+
+def test_staff_write_off_takes_the_loan_off_the_books(platform, book):
+    disburse(platform, book)
+    loan, clerk = book["loan"], book["clerk"]
+    on(platform, date(2027, 3, 1))
+    r = platform.client.post(
+        f"/admin/api/v1/loans/{loan}/write-off",
+        json={"reason": "uncollectable"},
+        headers=key("w1", clerk),
+    )
+    assert r.status_code == 201, r.text
+    assert r.json()["state"] == "written_off"
+    balances = gl(platform)
+    assert balances[AccountCode.LOANS_RECEIVABLE] == 0
+    again = platform.client.post(
+        f"/admin/api/v1/loans/{loan}/write-off", json={"reason": "x"}, headers=key("w2", clerk)
+    )
+    assert again.status_code == 409

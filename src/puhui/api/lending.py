@@ -12,15 +12,12 @@ its label (RATE-APR-02/03).
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
 from typing import Annotated, Any, Literal
 
-import numpy as np
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from puhui.api.idempotency import Idempotency, Idempotent, idempotency
 from puhui.api.identity import (
@@ -36,25 +33,20 @@ from puhui.api.identity import (
 )
 from puhui.api.pagination import Page, PageParams, Pagination
 from puhui.core.clock import Clock
-from puhui.core.errors import Conflict, NotFound, PuhuiError, ValidationError
+from puhui.core.errors import NotFound, PuhuiError, ValidationError
 from puhui.db.engine import run_in_transaction
-from puhui.identity import audit
-from puhui.identity.audit import SYSTEM, Actor
 from puhui.lending import (
     applications,
-    calendar,
     collections,
     contracts,
     eod,
-    jobs,
+    flows,
     offers,
-    products,
     servicing,
     views,
 )
 from puhui.lending.debit_channel import DebitChannel, SandboxChannel
 from puhui.lending.engine import Allocation
-from puhui.lending.models import loan_transactions
 from puhui.lending.states import AppState
 
 router = APIRouter(tags=["lending"])
@@ -103,9 +95,8 @@ Reason = Annotated[str, Field(min_length=1, max_length=2000)]
 Rate = Annotated[str, Field(pattern=r"^0\.\d{1,9}$", examples=["0.18"])]
 
 
-def system_actor(actor: Actor) -> Actor:
-    """The automated review and offer, made for a borrower's request (same IP and request id)."""
-    return replace(actor, principal=SYSTEM.principal, roles=())
+#: The automated review and offer's actor (kept here for callers of the old name).
+system_actor = flows.system_actor
 
 
 class ApplyIn(Body):
@@ -133,36 +124,21 @@ def apply(
     offer (schedule, rates, fees) is on it. A rejection carries its reasons."""
 
     def work(c: Connection) -> applications.LoanApplication:
-        version = products.get_product(c, code=body.product_code, version=body.product_version)
-        app = applications.create(
+        return flows.apply(
             c,
             customer_id=who.customer_id,
-            product_version_id=version.version_id,
+            product_code=body.product_code,
+            product_version=body.product_version,
             amount_fen=body.amount_fen,
             term=body.term,
             purpose=body.purpose,
             purpose_detail=body.purpose_detail,
             actor=who.actor,
-            clock=clock,
-        )
-        applications.submit(
-            c, application_id=app.id, customer_id=who.customer_id, actor=who.actor, clock=clock
-        )
-        system = system_actor(who.actor)
-        app = applications.review(
-            c,
-            application_id=app.id,
-            actor=system,
             keys=keys,
             clock=clock,
             config=config,
             credit=credit,
         )
-        if app.state == AppState.APPROVED:
-            app = applications.make_offer(
-                c, application_id=app.id, actor=system, clock=clock, config=config
-            )
-        return app
 
     return run_in_transaction(engine, work)
 
@@ -360,8 +336,9 @@ def approve(
     """The checker approves (a different person from the maker above the maker-checker
     amount); the offer is made to the borrower at once."""
 
-    def work(c: Connection) -> applications.LoanApplication:
-        applications.approve(
+    return run_in_transaction(
+        engine,
+        lambda c: flows.approve_and_offer(
             c,
             application_id=application_id,
             reason=body.reason,
@@ -370,12 +347,8 @@ def approve(
             actor=staff.actor,
             clock=clock,
             config=config,
-        )
-        return applications.make_offer(
-            c, application_id=application_id, actor=staff.actor, clock=clock, config=config
-        )
-
-    return run_in_transaction(engine, work)
+        ),
+    )
 
 
 class RejectIn(Body):
@@ -522,46 +495,33 @@ def _serviced(result: servicing.Result) -> ServicingOut:
     )
 
 
-def _collect(
-    conn: Connection, channel: DebitChannel, *, loan: views.LoanDetail, amount: int, clock: Clock
-) -> None:
-    """Take ``amount`` from the borrower's card through the channel, or refuse (nothing moves:
-    the channel works in this transaction)."""
-    got = channel.collect(
-        conn,
-        loan_ids=np.asarray([loan.id], dtype=np.int64),
-        customer_ids=np.asarray([loan.customer_id], dtype=np.int64),
-        amounts=np.asarray([amount], dtype=np.int64),
-        business_date=calendar.current(conn, clock=clock),
-        clock=clock,
-    )
-    if int(got[0]) != amount:
-        raise Conflict(
-            "payment_declined",
-            f"the card could not be charged {amount} fen; nothing was taken",
-            field="amount_fen",
-        )
-
-
-def _charged(
+def _paid(
     idem: Idempotency,
     channel: DebitChannel,
     clock: Clock,
     *,
     loan_id: Id,
     who: CustomerAuth,
-    operate: Callable[[Connection], tuple[servicing.Result, int]],
+    mode: str,
+    amount: int | None,
 ) -> Response:
     """A borrower's own payment, once per Idempotency-Key: the servicing operation and the
     card charge for the amount it took, in one transaction (a declined card undoes both)."""
-
-    def work(c: Connection) -> ServicingOut:
-        loan = views.get_loan(c, loan_id=loan_id, customer_id=who.customer_id)
-        result, amount = operate(c)
-        _collect(c, channel, loan=loan, amount=amount, clock=clock)
-        return _serviced(result)
-
-    return idem.run(work, status_code=201)
+    return idem.run(
+        lambda c: _serviced(
+            flows.borrower_pays(
+                c,
+                channel,
+                loan_id=loan_id,
+                customer_id=who.customer_id,
+                mode=mode,
+                amount_fen=amount,
+                actor=who.actor,
+                clock=clock,
+            )
+        ),
+        status_code=201,
+    )
 
 
 @router.get("/api/v1/me/loans", response_model=Page[views.LoanSummary])
@@ -616,14 +576,9 @@ def repay(
 ) -> Response:
     """还款: charge the card and pay the loan, oldest past-due amounts first (the product's
     waterfall); anything beyond what is owed stays on the credit balance."""
-
-    def operate(c: Connection) -> tuple[servicing.Result, int]:
-        paid = servicing.repay(
-            c, loan_id=loan_id, amount_fen=body.amount_fen, actor=who.actor, clock=clock
-        )
-        return paid, body.amount_fen
-
-    return _charged(idem, channel, clock, loan_id=loan_id, who=who, operate=operate)
+    return _paid(
+        idem, channel, clock, loan_id=loan_id, who=who, mode="repay", amount=body.amount_fen
+    )
 
 
 class QuoteOut(BaseModel):
@@ -669,21 +624,9 @@ def prepay(
     channel: ChannelDep,
 ) -> Response:
     """提前还款: in full (the quote), or in part for a shorter term or a lower installment."""
-
-    def operate(c: Connection) -> tuple[servicing.Result, int]:
-        amount = body.amount_fen
-        if amount is None and body.mode == "full":
-            amount = servicing.quote(c, loan_id=loan_id, clock=clock).total_fen
-        if amount is None:
-            raise ValidationError(
-                "amount_required", "a partial prepayment states its amount", field="amount_fen"
-            )
-        paid = servicing.prepay(
-            c, loan_id=loan_id, mode=body.mode, amount_fen=amount, actor=who.actor, clock=clock
-        )
-        return paid, amount
-
-    return _charged(idem, channel, clock, loan_id=loan_id, who=who, operate=operate)
+    return _paid(
+        idem, channel, clock, loan_id=loan_id, who=who, mode=body.mode, amount=body.amount_fen
+    )
 
 
 @router.post(
@@ -701,15 +644,19 @@ def cancel_loan(
 ) -> Response:
     """冷静期取消 (RATE-COOL-01): within the window, return the principal and the interest for
     the days used (no prepayment fee); the loan is cancelled."""
-
-    def operate(c: Connection) -> tuple[servicing.Result, int]:
-        done = servicing.cancel_in_cooling_off(c, loan_id=loan_id, actor=who.actor, clock=clock)
-        returned = c.execute(
-            select(loan_transactions.c.amount_fen).where(loan_transactions.c.id == done.txn_id)
-        ).scalar_one()
-        return done, returned
-
-    return _charged(idem, channel, clock, loan_id=loan_id, who=who, operate=operate)
+    return idem.run(
+        lambda c: _serviced(
+            flows.borrower_cancels(
+                c,
+                channel,
+                loan_id=loan_id,
+                customer_id=who.customer_id,
+                actor=who.actor,
+                clock=clock,
+            )
+        ),
+        status_code=201,
+    )
 
 
 class DisburseIn(Body):
@@ -803,6 +750,76 @@ def reverse(
                 reason=body.reason,
                 actor=staff.actor,
                 clock=clock,
+            )
+        ),
+        status_code=201,
+    )
+
+
+class RolloverIn(Body):
+    #: Terms added to what remains (RATE-ROLL-01: at most two rollovers per loan).
+    extra_terms: Annotated[int, Field(ge=1, le=12)]
+    reason: Reason
+
+
+@router.post(
+    "/admin/api/v1/loans/{loan_id}/rollovers", response_model=ServicingOut, status_code=201
+)
+def rollover(
+    loan_id: Id, body: RolloverIn, staff: Servicer, idem: OptionalIdempotent, clock: ClockDep
+) -> Response:
+    """展期: interest to date falls due today, the principal not yet due is spread over the
+    remaining terms plus ``extra_terms``; the third rollover is refused."""
+    return _keyed(idem).run(
+        lambda c: _serviced(
+            servicing.rollover(
+                c,
+                loan_id=loan_id,
+                extra_terms=body.extra_terms,
+                reason=body.reason,
+                actor=staff.actor,
+                clock=clock,
+            )
+        ),
+        status_code=201,
+    )
+
+
+class WriteOffIn(Body):
+    reason: Reason
+
+
+@router.post(
+    "/admin/api/v1/loans/{loan_id}/write-off", response_model=ServicingOut, status_code=201
+)
+def write_off(
+    loan_id: Id, body: WriteOffIn, staff: Servicer, idem: OptionalIdempotent, clock: ClockDep
+) -> Response:
+    """核销 by hand, ahead of the batch's days-past-due rule; later payments are recoveries."""
+    return _keyed(idem).run(
+        lambda c: _serviced(
+            servicing.write_off(
+                c, loan_id=loan_id, reason=body.reason, actor=staff.actor, clock=clock
+            )
+        ),
+        status_code=201,
+    )
+
+
+class RefundIn(Body):
+    #: Part of the credit balance; all of it when left out.
+    amount_fen: Amount | None = None
+
+
+@router.post("/admin/api/v1/loans/{loan_id}/refunds", response_model=ServicingOut, status_code=201)
+def refund(
+    loan_id: Id, body: RefundIn, staff: Servicer, idem: OptionalIdempotent, clock: ClockDep
+) -> Response:
+    """退款: pay an overpayment (the loan's credit balance) back to the borrower."""
+    return _keyed(idem).run(
+        lambda c: _serviced(
+            servicing.refund_credit_balance(
+                c, loan_id=loan_id, amount_fen=body.amount_fen, actor=staff.actor, clock=clock
             )
         ),
         status_code=201,
@@ -989,29 +1006,14 @@ def run_eod(
 ) -> list[DayReportOut]:
     """日终: close a business date (or catch up a range of them, in order). A date already
     closed is skipped, so running it again changes nothing."""
-    first = body.business_date or jobs.business_date(engine, clock=clock)
-    run_in_transaction(
+    days = flows.run_eod(
         engine,
-        lambda c: audit.record(
-            c,
-            actor=staff.actor,
-            event="eod.run",
-            object_type="business_date",
-            object_id=first.isoformat(),
-            detail={
-                "through": (body.through or first).isoformat(),
-                "partitions": body.partitions,
-            },
-            clock=clock,
-        ),
-    )
-    days = jobs.run_eod(
-        engine,
+        actor=staff.actor,
         clock=clock,
-        start=first,
+        channel=channel,
+        start=body.business_date,
         through=body.through,
         partitions=body.partitions,
-        channel=channel,
     )
     return [_day(d) for d in days]
 
