@@ -7,12 +7,20 @@ import random
 import threading
 from collections import Counter
 
+import pytest
 from sqlalchemy import func, select
 
 from puhui.db.engine import run_in_transaction
+from puhui.ledger import store
 from puhui.ledger.codes import AccountCode, AccountFlags, Book, Result, TransferCode
 from puhui.ledger.models import transfers
-from puhui.ledger.service import Transfer, create_account, create_transfers, get_accounts
+from puhui.ledger.service import (
+    Transfer,
+    create_account,
+    create_transfers,
+    create_transfers_committed,
+    get_accounts,
+)
 from puhui.ledger.verify import verify
 
 THREADS = 8
@@ -21,7 +29,17 @@ TRANSFERS = 4_000
 START = 10_000
 
 
-def test_concurrent_bank_workload(engine, clock):
+@pytest.mark.parametrize("api", ["caller", "committed"])
+def test_concurrent_bank_workload(engine, clock, api):
+    """``committed`` on PostgreSQL reads single transfers without locks and retries lost
+    races; the contention hints are cleared so that the optimistic path really runs."""
+    store.contended.clear()
+
+    def submit(t: Transfer):
+        if api == "committed":
+            return create_transfers_committed(engine, [t])
+        return run_in_transaction(engine, lambda c: create_transfers(c, [t]))
+
     def setup(c):
         master = create_account(
             c,
@@ -72,11 +90,11 @@ def test_concurrent_bank_workload(engine, clock):
                 if local.random() < 0.25:
                     batch = [local.choice(specs)]
                 for t in [spec, *batch] if batch[0] is not spec else batch:
-                    [r] = run_in_transaction(engine, lambda c, t=t: create_transfers(c, [t]))
+                    [r] = submit(t)
                     with lock:
                         outcomes.append((t.id, r.result))
                     if local.random() < 0.2:  # client timed out: send the very same again
-                        [r] = run_in_transaction(engine, lambda c, t=t: create_transfers(c, [t]))
+                        [r] = submit(t)
                         with lock:
                             outcomes.append((t.id, r.result))
         except BaseException as exc:  # surfaced below: a worker must not die silently
@@ -106,3 +124,36 @@ def test_concurrent_bank_workload(engine, clock):
         assert all(a.credit_balance >= 0 and a.available >= 0 for a in accs.values())
         assert verify(c) == []
     assert len(ok) > TRANSFERS // 2  # the workload really moved money
+
+
+@pytest.mark.postgresql_only  # the optimistic path is PostgreSQL's
+def test_lost_optimistic_race_is_retried_with_locks(engine, clock, books, monkeypatch):
+    """Another writer appends to an account between the unlocked read and the write: the
+    entries' key refuses the stale write whole, and the retry (locking) applies it once."""
+    store.contended.clear()
+    real_write = store.PgLink.write
+    raced: list[bool] = []
+
+    def write(self, *args, **kwargs):
+        if not raced:
+            raced.append(True)
+            [r] = run_in_transaction(
+                engine,
+                lambda c: create_transfers(
+                    c, [Transfer("rival", books.alice, books.bob, 100, TransferCode.INVESTMENT)]
+                ),
+            )
+            assert r.result == Result.OK
+        return real_write(self, *args, **kwargs)
+
+    monkeypatch.setattr(store.PgLink, "write", write)
+    [r] = create_transfers_committed(
+        engine, [Transfer("mine", books.alice, books.bob, 250, TransferCode.INVESTMENT)]
+    )
+    assert r.result == Result.OK and raced
+    assert books.alice in store.contended  # the next transfer on alice locks at once
+    with engine.connect() as c:
+        accs = get_accounts(c, [books.alice, books.bob])
+        assert accs[books.alice].credit_balance == 100_000 - 350
+        assert accs[books.bob].credit_balance == 20_000 + 350
+        assert verify(c) == []

@@ -36,10 +36,11 @@ def journal(engine, clock, books):
     return b
 
 
-def entry_id(engine, transfer_id: str, account_id: int) -> int:
+def entry_seq(engine, transfer_id: str, account_id: int) -> int:
+    """An entry is named by (account, seq); this finds the seq of a transfer's entry."""
     with engine.connect() as c:
         return c.execute(
-            select(entries.c.id).where(
+            select(entries.c.seq).where(
                 entries.c.transfer_id == transfer_id, entries.c.account_id == account_id
             )
         ).scalar()
@@ -51,15 +52,16 @@ def problems(engine):
 
 
 def test_changed_entry_amount_is_named(engine, journal):
-    eid = entry_id(engine, "j2", journal.bob)
+    seq = entry_seq(engine, "j2", journal.bob)
     with engine.begin() as c:
         c.execute(
             update(entries)
-            .where(entries.c.id == eid)
+            .where(entries.c.account_id == journal.bob, entries.c.seq == seq)
             .values(credits_posted=entries.c.credits_posted + 100)
         )
     found = problems(engine)
-    assert found[0].check == "hash" and found[0].entry_id == eid and found[0].transfer_id == "j2"
+    assert found[0].check == "hash" and found[0].transfer_id == "j2"
+    assert (found[0].account_id, found[0].seq) == (journal.bob, seq)
     assert any(p.check == "balance" and p.account_id == journal.bob for p in found)
 
 
@@ -71,19 +73,24 @@ def test_changed_transfer_amount_is_named(engine, journal):
 
 
 def test_changed_account_is_named(engine, journal):
-    eid = entry_id(engine, "j3", journal.fee)
+    seq = entry_seq(engine, "j3", journal.fee)
     with engine.begin() as c:
         c.execute(
-            update(entries).where(entries.c.id == eid).values(account_id=journal.alice, seq=999)
+            update(entries)
+            .where(entries.c.account_id == journal.fee, entries.c.seq == seq)
+            .values(account_id=journal.alice, seq=999)
         )
     found = problems(engine)
-    assert any(p.entry_id == eid for p in found)
+    assert any((p.account_id, p.seq) == (journal.alice, 999) for p in found)
 
 
 def test_deleted_entry_is_named(engine, journal):
-    eid = entry_id(engine, "j2", journal.alice)
+    seq = entry_seq(engine, "j2", journal.alice)
     with engine.begin() as c:
-        c.execute(text("DELETE FROM ledger_entries WHERE id = :i"), {"i": eid})
+        c.execute(
+            text("DELETE FROM ledger_entries WHERE account_id = :a AND seq = :s"),
+            {"a": journal.alice, "s": seq},
+        )
     found = problems(engine)
     assert found[0].check == "chain" and found[0].account_id == journal.alice
     assert found[0].transfer_id == "j3" or found[0].transfer_id == "j4"
@@ -91,16 +98,15 @@ def test_deleted_entry_is_named(engine, journal):
 
 
 def test_reordered_entries_are_named(engine, journal):
-    a, b = entry_id(engine, "j1", journal.alice), entry_id(engine, "j2", journal.alice)
+    seq_a, seq_b = entry_seq(engine, "j1", journal.alice), entry_seq(engine, "j2", journal.alice)
+    alice = entries.c.account_id == journal.alice
     with engine.begin() as c:
-        seq_a = c.execute(select(entries.c.seq).where(entries.c.id == a)).scalar()
-        seq_b = c.execute(select(entries.c.seq).where(entries.c.id == b)).scalar()
-        c.execute(update(entries).where(entries.c.id == a).values(seq=-1))
-        c.execute(update(entries).where(entries.c.id == b).values(seq=seq_a))
-        c.execute(update(entries).where(entries.c.id == a).values(seq=seq_b))
+        c.execute(update(entries).where(alice, entries.c.seq == seq_a).values(seq=-1))
+        c.execute(update(entries).where(alice, entries.c.seq == seq_b).values(seq=seq_a))
+        c.execute(update(entries).where(alice, entries.c.seq == -1).values(seq=seq_b))
     found = problems(engine)
     assert found[0].check == "chain" and found[0].account_id == journal.alice
-    assert found[0].entry_id in (a, b)
+    assert found[0].seq in (seq_a, seq_b)
 
 
 def test_changed_balance_is_named(engine, journal):
@@ -117,9 +123,13 @@ def test_changed_balance_is_named(engine, journal):
 
 def test_consistently_rewritten_history_is_caught_by_the_seal(engine, clock, journal):
     run_in_transaction(engine, lambda c: seal_day(c, business_date=clock.now().date(), clock=clock))
-    eid = entry_id(engine, "j1", journal.bob)
+    seq = entry_seq(engine, "j1", journal.bob)
     with engine.begin() as c:  # rewrite bob's chain with every hash recomputed
-        c.execute(update(entries).where(entries.c.id == eid).values(credits_posted=900))
+        c.execute(
+            update(entries)
+            .where(entries.c.account_id == journal.bob, entries.c.seq == seq)
+            .values(credits_posted=900)
+        )
         c.execute(update(transfers).where(transfers.c.id == "j1").values(amount=900))
         c.execute(
             update(entries)
@@ -155,7 +165,11 @@ def _rehash(c) -> None:
             transfer_digest=hashing.transfer_digest(trs[r["transfer_id"]]),
             deltas=[r[k] for k in hashing.ENTRY_DELTAS],
         )
-        c.execute(update(entries).where(entries.c.id == r["id"]).values(prev_hash=prev, hash=h))
+        c.execute(
+            update(entries)
+            .where(entries.c.account_id == r["account_id"], entries.c.seq == r["seq"])
+            .values(prev_hash=prev, hash=h)
+        )
         heads[r["account_id"]] = (r["seq"], h)
     for aid, (seq, h) in heads.items():
         c.execute(update(accounts).where(accounts.c.id == aid).values(entry_seq=seq, head_hash=h))
@@ -165,9 +179,13 @@ def test_cli_verify_exits_nonzero_naming_the_entry(engine, journal, database_url
     runner = CliRunner()
     ok = runner.invoke(app, ["ledger", "verify", "--database", database_url_for_test])
     assert ok.exit_code == 0, ok.output
-    eid = entry_id(engine, "j3", journal.fee)
+    seq = entry_seq(engine, "j3", journal.fee)
     with engine.begin() as c:
-        c.execute(update(entries).where(entries.c.id == eid).values(credits_posted=1))
+        c.execute(
+            update(entries)
+            .where(entries.c.account_id == journal.fee, entries.c.seq == seq)
+            .values(credits_posted=1)
+        )
     bad = runner.invoke(app, ["ledger", "verify", "--database", database_url_for_test])
     assert bad.exit_code == 1
-    assert f"entry={eid}" in bad.output and "transfer=j3" in bad.output
+    assert f"account={journal.fee}, seq={seq}" in bad.output and "transfer=j3" in bad.output

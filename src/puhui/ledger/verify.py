@@ -23,7 +23,8 @@ class Problem:
     check: str
     message: str
     account_id: int | None = None
-    entry_id: int | None = None
+    #: An entry is named by its account and its ``seq`` in that account's chain.
+    seq: int | None = None
     transfer_id: str | None = None
 
     def __str__(self) -> str:
@@ -31,7 +32,7 @@ class Problem:
             f"{k}={v}"
             for k, v in (
                 ("account", self.account_id),
-                ("entry", self.entry_id),
+                ("seq", self.seq),
                 ("transfer", self.transfer_id),
             )
             if v is not None
@@ -71,7 +72,6 @@ def check_chains(
     e = entries
     q = (
         select(
-            e.c.id,
             e.c.account_id,
             e.c.seq,
             e.c.prev_hash,
@@ -101,7 +101,7 @@ def check_chains(
                     "chain",
                     f"entry seq {row.seq} follows {seq0}: an entry is missing or out of order",
                     row.account_id,
-                    row.id,
+                    row.seq,
                     tr["id"],
                 )
             )
@@ -111,7 +111,7 @@ def check_chains(
                     "chain",
                     "entry does not link to the previous entry's hash",
                     row.account_id,
-                    row.id,
+                    row.seq,
                     tr["id"],
                 )
             )
@@ -128,7 +128,7 @@ def check_chains(
                     "hash",
                     "entry hash does not match its contents or its transfer",
                     row.account_id,
-                    row.id,
+                    row.seq,
                     tr["id"],
                 )
             )
@@ -138,7 +138,7 @@ def check_chains(
                     "entry",
                     "entry's account is not on its transfer",
                     row.account_id,
-                    row.id,
+                    row.seq,
                     tr["id"],
                 )
             )
@@ -154,7 +154,7 @@ def check_chains(
                         "entry",
                         f"entry amounts {deltas} differ from the transfer's {expected}",
                         row.account_id,
-                        row.id,
+                        row.seq,
                         tr["id"],
                     )
                 )

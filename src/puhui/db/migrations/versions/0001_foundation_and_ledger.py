@@ -2,7 +2,9 @@
 
 The journal tables carry no foreign keys: they are written only by the ledger service, which
 holds the row locks of the accounts it names, and every reference is proven by `ledger verify`;
-per-row foreign-key checks were most of the database time of a transfer batch.
+per-row foreign-key checks were most of the database time of a transfer batch. Entries are
+keyed by ``(account_id, seq)`` with no surrogate id, and on SQLite both journal tables are
+``WITHOUT ROWID``: each costs one index insert fewer per row on the write path.
 
 Revision ID: 0001
 Revises:
@@ -54,6 +56,10 @@ def upgrade() -> None:
             "ix_ledger_accounts_book_code_owner", ["book", "code", "owner"], unique=False
         )
         batch_op.create_index("ix_ledger_accounts_parent_id", ["parent_id"], unique=False)
+    if op.get_bind().dialect.name == "postgresql":
+        # Balances are updated in place on every transfer. Free room in each page lets
+        # PostgreSQL make those HOT updates (no new entry in any of the three indexes).
+        op.execute("ALTER TABLE ledger_accounts SET (fillfactor = 60)")
 
     op.create_table(
         "ledger_seals",
@@ -105,6 +111,7 @@ def upgrade() -> None:
         sa.Column("business_date", sa.Date(), nullable=False),
         sa.Column("request_hash", sa.String(length=64), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_transfers")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("ledger_transfers", schema=None) as batch_op:
         batch_op.create_index("ix_ledger_transfers_business_date", ["business_date"], unique=False)
@@ -122,18 +129,18 @@ def upgrade() -> None:
             postgresql_where=sa.text("pending_id IS NOT NULL"),
             sqlite_where=sa.text("pending_id IS NOT NULL"),
         )
-        batch_op.create_index("ix_ledger_transfers_reference", ["reference"], unique=False)
+        batch_op.create_index(
+            "ix_ledger_transfers_reference",
+            ["reference"],
+            unique=False,
+            postgresql_where=sa.text("reference IS NOT NULL"),
+            sqlite_where=sa.text("reference IS NOT NULL"),
+        )
 
     op.create_table(
         "ledger_entries",
-        sa.Column(
-            "id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            autoincrement=True,
-            nullable=False,
-        ),
-        sa.Column("account_id", sa.BigInteger(), nullable=False),
-        sa.Column("seq", sa.BigInteger(), nullable=False),
+        sa.Column("account_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.Column("seq", sa.BigInteger(), autoincrement=False, nullable=False),
         sa.Column("transfer_id", sa.String(length=64), nullable=False),
         sa.Column("debits_pending", sa.BigInteger(), nullable=False),
         sa.Column("debits_posted", sa.BigInteger(), nullable=False),
@@ -141,8 +148,8 @@ def upgrade() -> None:
         sa.Column("credits_posted", sa.BigInteger(), nullable=False),
         sa.Column("prev_hash", sa.String(length=64), nullable=False),
         sa.Column("hash", sa.String(length=64), nullable=False),
-        sa.PrimaryKeyConstraint("id", name=op.f("pk_ledger_entries")),
-        sa.UniqueConstraint("account_id", "seq", name=op.f("uq_ledger_entries_account_id_seq")),
+        sa.PrimaryKeyConstraint("account_id", "seq", name=op.f("pk_ledger_entries")),
+        sqlite_with_rowid=False,
     )
     with op.batch_alter_table("ledger_entries", schema=None) as batch_op:
         batch_op.create_index("ix_ledger_entries_transfer_id", ["transfer_id"], unique=False)
