@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Table, func, insert, select, text
+from sqlalchemy import Connection, Table
 
 from puhui.core.clock import Clock, business_date
 from puhui.identity import audit, consents, crypto
@@ -26,6 +26,7 @@ from puhui.identity.kyc import FourElements, Verifier
 from puhui.identity.models import bank_cards, customers, kyc_results
 from puhui.identity.models import consents as consent_rows
 from puhui.identity.times import now_us
+from puhui.lending import bulk as lending_bulk
 from puhui.sim.population import People, birth_dates
 from puhui.sim.world import SIM_ACTOR
 
@@ -36,34 +37,15 @@ CHUNK = 5_000
 
 
 def reserve_ids(conn: Connection, table: Table, n: int) -> list[int]:
-    """``n`` fresh primary keys: from the sequence on PostgreSQL, after the largest id on
-    SQLite (the caller's ``BEGIN IMMEDIATE`` holds the write lock until it commits)."""
-    if conn.dialect.name == "postgresql":
-        rows = conn.execute(
-            text(
-                f"SELECT nextval(pg_get_serial_sequence('{table.name}', 'id')) "
-                "FROM generate_series(1, :n)"
-            ),
-            {"n": n},
-        )
-        return [int(r[0]) for r in rows]
-    top = conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
-    return list(range(int(top) + 1, int(top) + 1 + n))
+    """``n`` fresh primary keys (``lending.bulk.reserve_ids``), as plain ints."""
+    return [int(i) for i in lending_bulk.reserve_ids(conn, table, n).tolist()]
 
 
 def write_rows(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) -> None:
     """Insert ``rows`` (all with the same keys): ``COPY`` on PostgreSQL, else ``executemany``."""
-    if not rows:
-        return
-    if conn.dialect.name != "postgresql":
-        conn.execute(insert(table), list(rows))
-        return
-    cols = list(rows[0])
-    raw = conn.connection.driver_connection
-    assert raw is not None
-    with raw.cursor().copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
-        for r in rows:
-            copy.write_row([r[c] for c in cols])
+    if rows:
+        cols = list(rows[0])
+        lending_bulk.copy_rows(conn, table, cols, (tuple(r[c] for c in cols) for r in rows))
 
 
 def _sealed(

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 
 from puhui.identity.crypto import Keyring
-from puhui.sim import days, seed
+from puhui.sim import book, days, seed
 from puhui.sim.summary import Summary, book_digest, summarise
 from puhui.sim.world import SimConfig, World, new_world
 
@@ -42,6 +42,8 @@ def run(
     config.statement_dir.mkdir(parents=True, exist_ok=True)
     world = new_world(config, engine, keys)
     seed.seed(world, progress)
+    if config.bulk_book:
+        book.originate_book(world, progress)
     days.simulate(
         world,
         steps=steps,

@@ -31,6 +31,8 @@ SIM_ACTOR = Actor("system:sim")
 FAST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
 #: Default first business day of ``puhui sim`` (``puhui demo`` ends on today instead).
 DEFAULT_START = date(2026, 1, 5)
+#: From this many borrowers a simulation starts with a book made set-based (``sim.book``).
+BULK_BOOK_FROM = 10_000
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,15 @@ class SimConfig:
     accept_rate: float = 0.85
     #: Where the custody bank's daily statements are kept.
     statement_dir: Path = Path("statements")
+    #: Start with one loan per borrower made by ``lending.bulk`` (``sim.book``); None: when
+    #: there are at least ``BULK_BOOK_FROM`` borrowers. The small demo keeps the service path.
+    book_at_start: bool | None = None
+
+    @property
+    def bulk_book(self) -> bool:
+        if self.book_at_start is None:
+            return self.borrowers >= BULK_BOOK_FROM
+        return self.book_at_start
 
 
 @dataclass(frozen=True)
