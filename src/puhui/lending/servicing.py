@@ -562,6 +562,11 @@ def _payment(
     return result
 
 
+def result_of(conn: Connection, *, loan_id: int, txn_id: int) -> Result:
+    """What a recorded transaction did, as its operation answered it (for a repeated request)."""
+    return _result_of(conn, loan_id, txn_id)
+
+
 def _result_of(conn: Connection, loan_id: int, txn_id: int) -> Result:
     loan = conn.execute(select(loans).where(loans.c.id == loan_id)).one()
     t = conn.execute(select(loan_transactions).where(loan_transactions.c.id == txn_id)).one()

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Connection, Select, select
+from sqlalchemy import Connection, Select, func, select
 
 from puhui.core.clock import Clock
 from puhui.core.errors import NotFound
@@ -214,3 +214,31 @@ def eod_runs(conn: Connection, *, before: date | None = None, limit: int = 20) -
         stmt = stmt.where(r.business_date < before)
     rows = conn.execute(stmt.order_by(r.business_date.desc()).limit(limit))
     return [EodRun(**row._asdict()) for row in rows]
+
+
+BUCKETS = ("M0", "M1", "M2", "M3", "M4")
+
+
+@dataclass(frozen=True)
+class BucketTotal:
+    """The loan book in one overdue bucket: loans paid out and not closed, their principal."""
+
+    bucket: str
+    loans: int
+    principal_outstanding_fen: int
+
+
+def book_by_bucket(conn: Connection) -> list[BucketTotal]:
+    """Principal outstanding of loans in ``disbursed``/``active`` per bucket, M0 to M4 (every
+    bucket, empty ones as zero), in one grouped query: what the dashboard draws."""
+    stmt = (
+        select(
+            loans.c.bucket,
+            func.count(),
+            func.coalesce(func.sum(loans.c.principal_outstanding_fen), 0),
+        )
+        .where(loans.c.state.in_(("disbursed", "active")))
+        .group_by(loans.c.bucket)
+    )
+    found = {b: (int(n), int(fen)) for b, n, fen in conn.execute(stmt)}
+    return [BucketTotal(b, *found.get(b, (0, 0))) for b in BUCKETS]
