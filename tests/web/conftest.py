@@ -8,6 +8,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -15,6 +16,7 @@ import pytest
 from argon2 import PasswordHasher
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
+from playwright.sync_api import Browser, sync_playwright
 from sqlalchemy import Engine
 
 from puhui.api.app import create_app
@@ -29,6 +31,8 @@ from puhui.identity.identifiers import id_check_char, luhn_ok
 from puhui.identity.kyc import FourElements, SandboxVerifier
 from puhui.identity.ratelimit import Limit
 
+CHROMIUM = "/usr/bin/chromium"
+LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PASSWORD = "Correct-Horse-9"
 BANK_PASSWORD = "135790"
 ACTOR = Actor("system", ("test",), "127.0.0.1", "req_test")
@@ -218,3 +222,14 @@ def make_break(site: Site, directory: Any) -> int:
     )
     (found,) = result.open_breaks
     return found.id
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, launched once per test process and shared by every browser test
+    module (one Playwright driver per thread: a second would find the first one's loop)."""
+    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        yield b
+        b.close()

@@ -25,7 +25,7 @@ import pytest
 import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import Engine
 
 from puhui.core.clock import FixedClock
@@ -33,20 +33,9 @@ from puhui.custody import breaks, flows
 from puhui.db.engine import run_in_transaction
 from puhui.identity import audit, otp
 
-from .conftest import ALICE, BANK_PASSWORD, PASSWORD, Site, build_app, make_break
+from .conftest import ALICE, BANK_PASSWORD, CHROMIUM, PASSWORD, Site, build_app, make_break
 
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 PHONE = {"width": 375, "height": 812}
-
-
-@pytest.fixture(scope="session")
-def browser() -> Iterator[Browser]:
-    assert Path(CHROMIUM).exists(), f"{CHROMIUM} is missing: apt-get install chromium"
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        yield b
-        b.close()
 
 
 @dataclass

@@ -91,6 +91,8 @@ def install(app: FastAPI) -> None:
         customer_credit,
         customer_money,
         customer_pages,
+        lending_admin,
+        lending_customer,
     )
 
     for module in (
@@ -98,11 +100,13 @@ def install(app: FastAPI) -> None:
         customer_pages,
         customer_money,
         customer_credit,
+        lending_customer,
         admin_home,
         admin_customers,
         admin_finance,
         admin_credit,
         admin_audit,
+        lending_admin,
     ):
         app.include_router(module.router)
     app.mount("/assets", StaticFiles(directory=STATIC), name="web-assets")

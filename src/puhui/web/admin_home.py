@@ -16,6 +16,7 @@ from puhui.core.clock import business_date
 from puhui.credit.monitoring import monitor
 from puhui.custody import breaks
 from puhui.identity import auth, customers
+from puhui.lending import views
 from puhui.web import nav
 from puhui.web.charts import Series, bars
 from puhui.web.common import (
@@ -104,6 +105,8 @@ def dashboard(
             out["credit"] = monitor(c, model=model(), since=today - timedelta(days=30), until=today)
         if v.may("finance.read") or v.may("finance.reconcile"):
             out["open_breaks"] = breaks.open_breaks(c, as_of=today)
+        if v.may("loans.read"):
+            out["loan_book"] = views.book_by_bucket(c)
         return out
 
     with engine.connect() as c:
@@ -133,6 +136,20 @@ def _charts(data: dict[str, Any], request: Request) -> list[Any]:
                     [_("Approve"), _("Review"), _("Reject")],
                     [Series(_("Decisions, last 30 days"), [m.approved, m.review, m.rejected])],
                     title=_("Credit decisions by outcome"),
+                )
+            )
+        if "loan_book" in data:
+            book = data["loan_book"]
+            out.append(
+                bars(
+                    [b.bucket for b in book],
+                    [
+                        Series(
+                            _("Outstanding principal (yuan)"),
+                            [b.principal_outstanding_fen / 100 for b in book],
+                        )
+                    ],
+                    title=_("Loan book: outstanding principal by overdue bucket"),
                 )
             )
     return out
