@@ -1,6 +1,6 @@
 """End-of-day benchmark: the whole batch over a book of active loans, against one plain UPDATE.
 
-    .venv/bin/python bench/eod.py                                  # 1,000,000 loans, both DBs
+    .venv/bin/python bench/eod.py                   # 1,000,000 loans, both DBs, 2 runs
     .venv/bin/python bench/eod.py --loans 100000 --backend sqlite  # quicker
     .venv/bin/python bench/eod.py --pg-url postgresql://postgres@127.0.0.1:5432/bench_eod
 
@@ -14,15 +14,23 @@ closing check passes.
 In the same run and on the same table, the baseline is one plain ``UPDATE`` pass over every
 loan row (``updated_us = updated_us + 1``). The batch then closes the bench date with one
 partition, and the time of each step is printed, with the ratio to the baseline (target ≤ 10×).
+
+The book is loaded once (secondary indexes built after the rows; on PostgreSQL ``VACUUM
+ANALYZE``, the state autovacuum keeps a table in) and each of ``--runs`` runs works on a fresh
+copy (a file copy, or ``CREATE DATABASE … TEMPLATE``), so runs start from the same state and a
+shared, noisy machine can be sampled more than once; the best ratio and the spread are printed.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
+import sqlite3
 import subprocess
 import tempfile
 import time
+from contextlib import closing
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -199,7 +207,14 @@ def load(engine: Engine, book: dict[str, np.ndarray], clock: FixedClock) -> None
     }
     with engine.begin() as conn:
         _bulk(conn, "lending_loans", loan_cols)
+        # Twelve million rows load faster into the bare table, the secondary indexes built
+        # once afterwards from sorted data; the tables end the same as if loaded through them.
+        indexes = _secondary_indexes(conn, "lending_installments")
+        for name in indexes:
+            conn.exec_driver_sql(f"DROP INDEX {name}")
         _bulk(conn, "lending_installments", inst_cols)
+        for ddl in indexes.values():
+            conn.exec_driver_sql(ddl)
         _bulk(conn, "lending_debit_sandbox_accounts", card_cols)
         if not is_sqlite(conn):
             conn.execute(text("SELECT setval('lending_loans_id_seq', :n)"), {"n": n})
@@ -219,6 +234,25 @@ def load(engine: Engine, book: dict[str, np.ndarray], clock: FixedClock) -> None
         accounts.post(conn, transfer_id="bench:opening", legs=legs, clock=clock)
 
 
+def _secondary_indexes(conn, table: str) -> dict[str, str]:  # type: ignore[no-untyped-def]
+    """Name → CREATE statement of ``table``'s indexes other than its primary key."""
+    if is_sqlite(conn):
+        rows = conn.exec_driver_sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? "
+            "AND sql IS NOT NULL",
+            (table,),
+        )
+    else:
+        rows = conn.execute(
+            text(
+                "SELECT i.indexname, i.indexdef FROM pg_indexes i WHERE i.tablename = :t "
+                "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)"
+            ),
+            {"t": table},
+        )
+    return {str(name): str(ddl) for name, ddl in rows}
+
+
 def _bulk(conn, table: str, cols: dict[str, np.ndarray]) -> None:  # type: ignore[no-untyped-def]
     names = list(cols)
     columns = [c.tolist() for c in cols.values()]
@@ -236,13 +270,32 @@ def _bulk(conn, table: str, cols: dict[str, np.ndarray]) -> None:  # type: ignor
             copy.write_row(row)
 
 
-def bench(url: str, n: int) -> dict[str, float]:
+def build(url: str, n: int) -> float:
+    """Create the schema and load the book at ``url``; the seconds it took."""
     engine = make_engine(url)
     upgrade(engine)
-    clock = FixedClock(_noon(DAY))
     t = time.perf_counter()
-    load(engine, generate(n), clock)
-    out = {"load": time.perf_counter() - t}
+    load(engine, generate(n), FixedClock(_noon(DAY)))
+    engine.dispose()
+    if url.startswith("sqlite"):
+        # Fold the WAL into the file, so that a copy of the file is the whole book.
+        with closing(sqlite3.connect(make_url(url).database or "")) as raw:
+            raw.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if not url.startswith("sqlite"):
+        # What autovacuum leaves a table in production (hint bits and the visibility map set),
+        # rather than the state straight after COPY; the baseline runs on the same tables.
+        admin = create_engine(database_url(url), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text("VACUUM ANALYZE"))
+        admin.dispose()
+    return time.perf_counter() - t
+
+
+def bench(url: str) -> dict[str, float]:
+    """The baseline UPDATE pass, then the whole end-of-day batch, on a loaded book."""
+    engine = make_engine(url)
+    clock = FixedClock(_noon(DAY))
+    out: dict[str, float] = {}
     t = time.perf_counter()
     with engine.begin() as conn:
         conn.execute(text("UPDATE lending_loans SET updated_us = updated_us + 1"))
@@ -269,6 +322,39 @@ def bench(url: str, n: int) -> dict[str, float]:
     return out
 
 
+def clone(name: str, url: str, run: int) -> str:
+    """A fresh copy of the loaded book for one run, so every run starts from the same state
+    and the book is generated and loaded once."""
+    if name == "SQLite":
+        path = make_url(url).database or ""
+        copy = path.replace(".db", f"-run{run}.db")
+        shutil.copyfile(path, copy)
+        return f"sqlite:///{copy}"
+    base = make_url(database_url(url))
+    target = f"{base.database}_run{run}"
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)'))
+        c.execute(text(f'CREATE DATABASE "{target}" TEMPLATE "{base.database}"'))
+    admin.dispose()
+    return base.set(database=target).render_as_string(hide_password=False)
+
+
+def drop(name: str, url: str) -> None:
+    """Remove a run's copy (a million loans is a few GB)."""
+    if name == "SQLite":
+        path = make_url(url).database or ""
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+        return
+    base = make_url(url)
+    admin = create_engine(base.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'DROP DATABASE IF EXISTS "{base.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
 def _noon(d: date):  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
 
@@ -292,25 +378,54 @@ def main() -> None:
     ap.add_argument("--loans", type=int, default=1_000_000)
     ap.add_argument("--backend", choices=("sqlite", "postgresql", "both"), default="both")
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/bench_eod")
+    ap.add_argument("--runs", type=int, default=2, help="runs, each on a fresh copy of the book")
+    ap.add_argument(
+        "--sqlite-book",
+        help="an SQLite book loaded by an earlier run (its path is printed): skip the load",
+    )
     args = ap.parse_args()
-    print(f"uptime: {subprocess.run(['uptime'], capture_output=True, text=True).stdout.strip()}")
-    print(f"cpus: {os.cpu_count()}, loans: {args.loans:,}")
+    print(f"uptime: {_uptime()}")
+    print(f"cpus: {os.cpu_count()}, loans: {args.loans:,}, runs: {args.runs}")
     targets = []
     if args.backend in ("sqlite", "both"):
-        targets.append(("SQLite", f"sqlite:///{tempfile.mkdtemp()}/eod.db"))
+        path = args.sqlite_book or f"{tempfile.mkdtemp()}/eod.db"
+        targets.append(("SQLite", f"sqlite:///{path}"))
     if args.backend in ("postgresql", "both"):
         targets.append(("PostgreSQL", _fresh_pg(args.pg_url)))
+    steps = (*(name for name, _ in STEPS), CLOSE)
     for name, url in targets:
         print(f"\n{name}")
-        r = bench(url, args.loans)
-        print(f"  load {r['load']:.1f} s (not timed against the baseline)")
-        print(f"  baseline UPDATE pass: {r['baseline']:.2f} s")
-        for step in (*(name for name, _ in STEPS), CLOSE):
-            print(f"    {step:10} {r[step]:7.2f} s  {100 * r[step] / r['eod']:5.1f}%")
+        if name == "SQLite" and args.sqlite_book:
+            print(f"  book {args.sqlite_book} (loaded before)")
+        else:
+            print(f"  load {build(url, args.loans):.1f} s (not timed against the baseline)")
+            print(f"  book {make_url(url).database}")
+        results = []
+        for run in range(1, args.runs + 1):
+            copy = clone(name, url, run)
+            print(f"  run {run} (uptime: {_uptime()})")
+            r = bench(copy)
+            drop(name, copy)
+            results.append(r)
+            print(f"  baseline UPDATE pass: {r['baseline']:.2f} s")
+            for step in steps:
+                print(f"    {step:10} {r[step]:7.2f} s  {100 * r[step] / r['eod']:5.1f}%")
+            print(
+                f"  end of day: {r['eod']:.2f} s = {r['eod'] / r['baseline']:.1f}× the baseline"
+                " (target ≤ 10×)"
+            )
+        ratios = [r["eod"] / r["baseline"] for r in results]
+        best = results[ratios.index(min(ratios))]
         print(
-            f"  end of day: {r['eod']:.2f} s = {r['eod'] / r['baseline']:.1f}× the baseline"
-            " (target ≤ 10×)"
+            f"  {name} best of {len(results)}: {best['eod']:.2f} s / {best['baseline']:.2f} s = "
+            f"{min(ratios):.1f}× (runs: "
+            + ", ".join(f"{r['eod']:.1f} s / {r['baseline']:.2f} s" for r in results)
+            + f"; ratio spread {min(ratios):.1f}–{max(ratios):.1f}×)"
         )
+
+
+def _uptime() -> str:
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ partitions all end in the same books."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import replace
 from datetime import date, timedelta
@@ -335,3 +336,19 @@ def _snapshot_totals(rows: list[tuple]) -> dict[tuple, tuple]:
         for k, v in enumerate(r[5:]):
             acc[k] += v
     return {k: tuple(v) for k, v in out.items()}
+
+
+def test_a_loan_entering_a_bucket_is_announced_once(engine, clock):
+    """loan.overdue goes to the outbox on the day a loan enters M1 (and M2, M3, M4), in the
+    batch's transaction; not on the days between."""
+    from puhui.events.models import outbox
+
+    (loan,) = make_book(engine, clock, cards=(None,))
+    close(engine, clock, DUE - timedelta(1), DUE + timedelta(2))
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(outbox.c.key, outbox.c.payload_json).where(outbox.c.topic == "loan.overdue")
+        ).all()
+    assert [(k, json.loads(p)["dpd"], json.loads(p)["bucket"]) for k, p in rows] == [
+        (f"loan:{loan}", 1, "M1")
+    ]

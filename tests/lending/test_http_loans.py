@@ -297,7 +297,8 @@ def test_end_of_day_runs_once_and_is_inspected(platform, book):
     assert [first["business_date"], day["business_date"]] == ["2026-11-02", "2026-11-03"]
     assert day["closed"] and not day["already_closed"]
     # One day of the first period's 18,000 fen interest over its 30 days.
-    assert first["totals"]["accrue"] == {"loans": 0, "amount_fen": 0}
+    # the disbursement day: no interest yet (its period has not begun), the loan turns active
+    assert first["totals"]["accrue"] == {"loans": 1, "amount_fen": 0}
     assert day["totals"]["accrue"] == {"loans": 1, "amount_fen": 600}
     again = platform.client.post(
         "/admin/api/v1/eod/runs", json={"business_date": "2026-11-03"}, headers=clerk

@@ -92,7 +92,8 @@ class SandboxChannel:
 
 
 def _balances(conn: Connection, customer_ids: IntArray) -> IntArray:
-    """Each customer's card balance (0 without a row), locked on PostgreSQL."""
+    """Each customer's card balance (0 without a row), locked on PostgreSQL; matched to the
+    request by a sorted search, not a per-customer lookup in Python."""
     table = stage(conn, "debit_customers", {"customer_id": customer_ids}, key=("customer_id",))
     a = debit_sandbox_accounts
     q = select(a.c.customer_id, a.c.balance_fen).where(
@@ -100,8 +101,15 @@ def _balances(conn: Connection, customer_ids: IntArray) -> IntArray:
     )
     if not is_sqlite(conn):
         q = q.order_by(a.c.customer_id).with_for_update()
-    found = dict(conn.execute(q).tuples().all())
-    return np.asarray([found.get(int(c), 0) for c in customer_ids.tolist()], dtype=np.int64)
+    rows = conn.execute(q).tuples().all()
+    out = np.zeros(len(customer_ids), dtype=np.int64)
+    if rows:
+        found = np.asarray(rows, dtype=np.int64)
+        found = found[np.argsort(found[:, 0])]
+        at = np.clip(np.searchsorted(found[:, 0], customer_ids), 0, len(found) - 1)
+        hit = found[at, 0] == customer_ids
+        out[hit] = found[at[hit], 1]
+    return out
 
 
 def fund(conn: Connection, *, balances: dict[int, int], clock: Clock) -> None:

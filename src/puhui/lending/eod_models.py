@@ -123,3 +123,31 @@ def stage(
             copy.write("".join("\t".join(line) + "\n" for line in lines))
     conn.execute(text(f"ANALYZE {table}"))
     return table
+
+
+#: The installments that may still owe something, as SQL over ``lending_installments i``.
+#: An installment is given a ``paid_date`` only when every component is paid (engine and
+#: batch alike), and nothing is charged to it afterwards (penalty runs on unpaid principal, the
+#: late fee on what is still owed), so "owes anything" implies this predicate; installment 0
+#: without an upfront fee never owes anything. Queries that look for what is due or overdue
+#: add it so that they can use ``ix_lending_installments_unpaid`` below.
+UNPAID = "i.paid_date IS NULL AND (i.seq > 0 OR i.fee_fen > 0)"
+
+#: Due dates of the installments still open (migration 0012): the batch's auto-debit, aging
+#: and penalty want the few installments due by ``D`` and unpaid among a million loans'
+#: schedules, most of them paid or not yet due. A plain due-date index ranges over every
+#: installment ever due; this partial one holds only the unpaid ones, so ``due_date <= D`` is
+#: a short range (the loans due today and the overdue ones). Plain SQL, not an ``Index`` on
+#: the table object: migration 0007 creates the table with every index attached to it.
+#: The accrual's view of the schedules (migration 0012): for the current installments, found
+#: by a range of due dates, everything the accrual reads is in the index, so a million loans
+#: cost a read of a million short index entries rather than as many heap pages.
+ACCRUAL_INDEX = (
+    "CREATE INDEX IF NOT EXISTS ix_lending_installments_accrual "
+    "ON lending_installments (due_date, period_start, loan_id, seq, interest_fen)"
+)
+UNPAID_INDEX = (
+    "CREATE INDEX IF NOT EXISTS ix_lending_installments_unpaid "
+    "ON lending_installments (due_date, loan_id) "
+    "WHERE paid_date IS NULL AND (seq > 0 OR fee_fen > 0)"
+)
