@@ -66,10 +66,6 @@ KINDS = (*PAYMENTS, "disbursement", "refund", "write_off", "rollover")
 Leg = tuple[A, A, T]
 
 
-def half_up(numerator: int, denominator: int) -> int:
-    return div_half_up(numerator, denominator)
-
-
 def bucket_of(dpd: int) -> str:
     """M0 current, M1 1–30, M2 31–60, M3 61–90, M4 beyond."""
     if dpd <= 0:
@@ -413,7 +409,7 @@ class Engine:
         fee_ppb = 0 if t.kind == "cancel" else self.c.prepayment_fee_ppb
         payable, not_due = self.quote(on)
         available = max(t.amount_fen - payable, 0)
-        full_fee = half_up(not_due * fee_ppb, PPB)
+        full_fee = div_half_up(not_due * fee_ppb, PPB)
         if t.kind in ("prepay_full", "cancel") or available >= not_due + full_fee:
             prepaid, fee = not_due, full_fee
         else:
@@ -496,7 +492,7 @@ class Engine:
         out, previous = [], on
         for k, (due, part, interest) in enumerate(plan):
             if k == 0:  # from today, by days
-                interest = half_up(principal * c.rate_ppb * (due - on).days, c.year_days * PPB)
+                interest = div_half_up(principal * c.rate_ppb * (due - on).days, c.year_days * PPB)
             out.append(Inst(first_seq + k, previous, due, part, interest, c.period_fee_fen))
             previous = due
         return out
@@ -552,7 +548,7 @@ class Engine:
                 continue
             u = i.owed("principal")
             if u > 0 and s.dpd > c.grace_days:
-                amt = half_up(u * c.penalty_rate_ppb, c.year_days * PPB)
+                amt = div_half_up(u * c.penalty_rate_ppb, c.year_days * PPB)
                 i.penalty_fen += amt
                 s.book(A.PENALTY_RECEIVABLE, A.PENALTY_INCOME, T.PENALTY_ACCRUAL, amt)
             if (d - i.due_date).days == c.grace_days + 1 and not i.settled() and i.seq:
@@ -561,7 +557,7 @@ class Engine:
         # 6–7. classification and provision
         s.classification = classification_of(s.dpd)
         bp = c.provision_bp[s.classification]
-        self.set_provision(half_up(s.principal_outstanding_fen * bp, 10_000))
+        self.set_provision(div_half_up(s.principal_outstanding_fen * bp, 10_000))
         # 8. write-off
         if s.dpd > c.write_off_dpd:
             self.write_off(d)

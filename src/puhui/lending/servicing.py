@@ -31,7 +31,7 @@ from puhui.lending import accounts, calendar, contract_terms, engine, eod, produ
 from puhui.lending.models import calendar as calendar_table
 from puhui.lending.models import installments, loan_transactions, loans
 from puhui.lending.product_terms import Prepayment
-from puhui.lending.schedules import build_schedule
+from puhui.lending.schedules import build_schedule, div_half_up
 
 #: RATE-ROLL-01: a loan may be rolled over (展期) at most twice.
 MAX_ROLLOVERS = 2
@@ -519,7 +519,7 @@ def _payment(
             )
         ).first()
         if done is not None:  # the same payment again: what it did the first time
-            return _result_of(conn, loan.id, done.id)
+            return result_of(conn, loan_id=loan.id, txn_id=done.id)
     old = transactions(conn, loan.id)
     txn_id = _insert_txn(
         conn,
@@ -564,10 +564,6 @@ def _payment(
 
 def result_of(conn: Connection, *, loan_id: int, txn_id: int) -> Result:
     """What a recorded transaction did, as its operation answered it (for a repeated request)."""
-    return _result_of(conn, loan_id, txn_id)
-
-
-def _result_of(conn: Connection, loan_id: int, txn_id: int) -> Result:
     loan = conn.execute(select(loans).where(loans.c.id == loan_id)).one()
     t = conn.execute(select(loan_transactions).where(loan_transactions.c.id == txn_id)).one()
     alloc = engine.Allocation(
@@ -667,7 +663,7 @@ def _quote(conn: Connection, loan: Any, value: date, today: date) -> Quote:
     txns = transactions(conn, loan.id)
     run.s = state_of(conn, loan, [t for t in txns if t.value_date <= value], value)
     payable, principal = run.quote(value)
-    return Quote(payable, principal, engine.half_up(principal * c.prepayment_fee_ppb, engine.PPB))
+    return Quote(payable, principal, div_half_up(principal * c.prepayment_fee_ppb, engine.PPB))
 
 
 def prepay(
