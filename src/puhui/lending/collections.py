@@ -43,7 +43,7 @@ from puhui.identity.times import to_us
 from puhui.lending import calendar, servicing
 from puhui.lending.collection_models import assignments, contacts
 from puhui.lending.engine import PAYMENTS
-from puhui.lending.models import installments, loan_transactions, loans
+from puhui.lending.models import installment_unpaid_fen, installments, loan_transactions, loans
 from puhui.lending.states import LoanState
 
 CHANNELS = ("phone", "sms", "app", "visit", "letter")
@@ -140,23 +140,6 @@ class Contact:
 # ------------------------------------------------------------------------------------ queue
 
 
-def _unpaid() -> ColumnElement[Any]:
-    i = installments.c
-    return (
-        i.principal_fen
-        + i.interest_fen
-        + i.fee_fen
-        + i.late_fee_fen
-        + i.penalty_fen
-        - i.paid_principal_fen
-        - i.paid_interest_fen
-        - i.paid_fee_fen
-        - i.paid_late_fee_fen
-        - i.paid_penalty_fen
-        - i.waived_fen
-    )
-
-
 def _overdue() -> ColumnElement[bool]:
     return and_(loans.c.state.in_(COLLECTABLE_STATES), loans.c.dpd > 0)
 
@@ -182,10 +165,10 @@ def queue(
     past = (
         select(
             installments.c.loan_id,
-            cast(func.sum(_unpaid()), BigInteger).label("overdue_fen"),
+            cast(func.sum(installment_unpaid_fen()), BigInteger).label("overdue_fen"),
             func.min(installments.c.due_date).label("oldest_due_date"),
         )
-        .where(installments.c.due_date < today, _unpaid() > 0)
+        .where(installments.c.due_date < today, installment_unpaid_fen() > 0)
         .group_by(installments.c.loan_id)
         .subquery()
     )

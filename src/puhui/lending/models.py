@@ -7,6 +7,8 @@ terms (rates as decimal strings, amounts in fen); the other columns repeat what 
 checks query, and the rate assessment made when the version was created.
 """
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Column,
@@ -19,6 +21,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.sql.elements import ColumnElement
 
 from puhui.db.metadata import BigIntId, metadata
 
@@ -182,6 +185,24 @@ installments = Table(
     Column("paid_date", Date, nullable=True),  # the date it was paid in full
     Index("ix_lending_installments_due_date", "due_date"),
 )
+
+
+def installment_unpaid_fen() -> ColumnElement[Any]:
+    """What is still owed on an installment row: every component due less what was paid or
+    waived. One expression, so the collections queue and the simulation's borrowers agree
+    on what "overdue" means."""
+    i = installments.c
+    due = i.principal_fen + i.interest_fen + i.fee_fen + i.late_fee_fen + i.penalty_fen
+    paid = (
+        i.paid_principal_fen
+        + i.paid_interest_fen
+        + i.paid_fee_fen
+        + i.paid_late_fee_fen
+        + i.paid_penalty_fen
+        + i.waived_fen
+    )
+    return due - paid
+
 
 loan_transactions = Table(
     "lending_loan_transactions",

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 from puhui.db.engine import run_in_transaction
 from puhui.identity.audit import Actor
 from puhui.lending import debit_channel, servicing
-from puhui.lending.models import installments, loans
+from puhui.lending.models import installment_unpaid_fen, installments, loans
 from puhui.sim.world import World
 
 #: A paying borrower has the money on the card by the due date with this probability.
@@ -59,27 +59,10 @@ def disbursements(world: World) -> None:
         world.count("loans_disbursed")
 
 
-def _unpaid() -> object:
-    i = installments.c
-    return (
-        i.principal_fen
-        + i.interest_fen
-        + i.fee_fen
-        + i.late_fee_fen
-        + i.penalty_fen
-        - i.paid_principal_fen
-        - i.paid_interest_fen
-        - i.paid_fee_fen
-        - i.paid_late_fee_fen
-        - i.paid_penalty_fen
-        - i.waived_fen
-    )
-
-
 def _due(conn: Connection, world: World) -> list[tuple[int, int, int, int]]:
     """(loan id, customer id, first unpaid installment, amount due) of live loans with
     something due by today."""
-    unpaid = _unpaid()
+    unpaid = installment_unpaid_fen()
     rows = conn.execute(
         select(
             loans.c.id,
