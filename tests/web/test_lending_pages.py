@@ -410,6 +410,48 @@ def test_disburse_and_the_loan_pages(site, book):
     assert audited == 1
 
 
+def test_staff_record_a_payment_once_and_reverse_it(site, book):
+    staff(site, "fin.qian", "finance_specialist")
+    page = f"/admin/loans/{book.loan_id}"
+    assert site.submit(page, page + "/disburse", {}).status_code == 303
+    form = {"amount": "1000.00", "value_date": "", "external_ref": "BANK-001"}
+    refused = site.submit(page, page + "/repayments", {**form, "amount": "10.001"})
+    assert refused.status_code == 422
+    assert 'id="amount-error"' in refused.text and 'value="10.001"' in refused.text
+    assert site.submit(page, page + "/repayments", form).status_code == 303
+    assert site.submit(page, page + "/repayments", form).status_code == 303  # same reference
+
+    def payments() -> list[tuple[int, str, int, Any]]:
+        with site.engine.connect() as c:
+            rows = c.execute(
+                select(
+                    loan_transactions.c.id,
+                    loan_transactions.c.kind,
+                    loan_transactions.c.amount_fen,
+                    loan_transactions.c.reversed_by_id,
+                )
+                .where(loan_transactions.c.loan_id == book.loan_id)
+                .where(loan_transactions.c.kind == "repayment")
+            )
+            return [tuple(r) for r in rows]
+
+    [(txn, _, amount, reversed_by)] = payments()
+    assert amount == 100_000 and reversed_by is None
+    reverse = f"{page}/transactions/{txn}/reverse"
+    assert f'data-testid="reverse-{txn}"' in site.get(page).text
+    blank = site.submit(page, reverse, {"reason": ""})
+    assert blank.status_code == 422 and payments()[0][3] is None
+    assert site.submit(page, reverse, {"reason": "paid to the wrong loan"}).status_code == 303
+    assert payments()[0][3] is not None
+    again = site.submit(page, reverse, {"reason": "paid to the wrong loan"})
+    assert again.status_code == 409 and 'class="alert"' in again.text
+    assert f'data-testid="reverse-{txn}"' not in site.get(page).text
+    staff(site, "ro.zhao", "risk_officer")
+    html = site.get(page).text
+    assert 'data-testid="repayment-form"' not in html
+    assert site.submit(page, page + "/repayments", {**form, "external_ref": "X"}).status_code == 403
+
+
 def overdue(site: Site, book: factories.Book) -> None:
     """The loan paid out and its first installment 18 days late."""
     run_in_transaction(

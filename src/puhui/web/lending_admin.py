@@ -37,6 +37,7 @@ from puhui.lending import (
     servicing,
     views,
 )
+from puhui.lending import engine as engine_kinds
 from puhui.lending.states import AppState
 from puhui.web import nav
 from puhui.web.common import ClockDep, EngineDep, attempt, call, missing
@@ -240,6 +241,8 @@ def _loan_page(
             "loan": views.get_loan(c, loan_id=loan_id),
             "schedule": views.schedule(c, loan_id=loan_id, clock=clock),
             "txns": views.transactions(c, loan_id=loan_id),
+            "may_reverse": v.may("loans.service"),
+            "reversible": engine_kinds.PAYMENTS,
         }
 
     return page(
@@ -276,6 +279,77 @@ def disburse(
         return html_redirect(f"/admin/loans/{loan_id}", request)
     error = on_field(done.error, {}, default="disburse")
     return _loan_page(request, v, engine, clock, loan_id, status=done.error.status, error=error)
+
+
+@router.post("/loans/{loan_id}/repayments")
+def record_repayment(
+    loan_id: int, request: Request, v: StaffDep, engine: EngineDep, clock: ClockDep
+) -> Response:
+    """A payment the bank confirmed (a transfer, a counter payment), backdated to its value
+    date; on a written-off loan a recovery. The bank's reference is required: the same
+    reference twice records the payment once, so a double submit pays once."""
+    v.require("loans.service")
+    actor = v.actor
+    values = v.form.values("amount", "value_date", "external_ref")
+
+    def work(c: Connection) -> Any:
+        loan_state = views.get_loan(c, loan_id=loan_id).state
+        operation = servicing.recover if loan_state == "written_off" else servicing.repay
+        return operation(
+            c,
+            loan_id=loan_id,
+            amount_fen=parse_yuan(values["amount"], field="amount", allow_zero=False),
+            value_date=_date(values["value_date"], "value_date"),
+            external_ref=values["external_ref"],
+            actor=actor,
+            clock=clock,
+        )
+
+    error = missing(values, "amount", "external_ref") or attempt(engine, work).error
+    if error is None:
+        return html_redirect(f"/admin/loans/{loan_id}", request)
+    error = on_field(
+        error,
+        {"amount_fen": "amount", "value_date": "value_date", "external_ref": "external_ref"},
+        default="repayment",
+    )
+    return _loan_page(
+        request, v, engine, clock, loan_id, status=error.status, error=error, form=values
+    )
+
+
+@router.post("/loans/{loan_id}/transactions/{transaction_id}/reverse")
+def reverse_transaction(
+    loan_id: int,
+    transaction_id: int,
+    request: Request,
+    v: StaffDep,
+    engine: EngineDep,
+    clock: ClockDep,
+) -> Response:
+    """冲正 of a wrong payment, with the reason on the record; the loan is replayed as if it
+    never happened, and a second submit finds it reversed already and is refused."""
+    v.require("loans.service")
+    actor = v.actor
+    values = v.form.values("reason")
+
+    def work(c: Connection) -> Any:
+        return servicing.reverse(
+            c,
+            loan_id=loan_id,
+            txn_id=transaction_id,
+            reason=values["reason"],
+            actor=actor,
+            clock=clock,
+        )
+
+    error = missing(values, "reason") or attempt(engine, work).error
+    if error is None:
+        return html_redirect(f"/admin/loans/{loan_id}", request)
+    error = on_field(error, {"reason": "reason"}, default="reverse")
+    return _loan_page(
+        request, v, engine, clock, loan_id, status=error.status, error=error, form=values
+    )
 
 
 # ------------------------------------------------------------------------ collections
