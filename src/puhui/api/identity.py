@@ -29,7 +29,7 @@ from puhui.identity.audit import Actor
 from puhui.identity.crypto import Keyring
 from puhui.identity.errors import Forbidden, NotAuthenticated, Refused
 from puhui.identity.kyc import SandboxVerifier, Verifier
-from puhui.identity.otp import SandboxSms, SmsSender
+from puhui.identity.otp import SmsSender, sandbox_sms
 from puhui.identity.ratelimit import Limit, RateLimited
 from puhui.identity.staff import StaffContext
 
@@ -74,7 +74,7 @@ def get_keys(request: Request) -> Keyring:
 
 
 def get_sms(request: Request) -> SmsSender:
-    return _state(request, "sms", SandboxSms)
+    return _state(request, "sms", sandbox_sms)
 
 
 def get_verifier(request: Request) -> Verifier:

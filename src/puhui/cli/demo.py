@@ -8,6 +8,7 @@ any database without serving, for benchmarks. Both are deterministic for a seed.
 from __future__ import annotations
 
 import json
+import os
 import time
 from datetime import date, timedelta
 from pathlib import Path
@@ -205,6 +206,12 @@ def demo(
     print_logins(result)
     if serve:
         console.print(f"serving http://127.0.0.1:{port} (API docs at /docs); Ctrl-C stops")
+        # No SMS gateway on a laptop: one-time codes (register, sign in by code) go to the log.
+        os.environ.setdefault("PUHUI_SMS", "log")
+        console.print(
+            "one-time SMS codes appear in this terminal as 'sandbox SMS to …' lines",
+            markup=False,
+        )
         serve_cli.serve(host="127.0.0.1", port=port, workers=1, database=DEMO_URL)
 
 

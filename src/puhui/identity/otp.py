@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import logging
+import os
 import secrets
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -19,6 +21,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from puhui.core.clock import Clock
 from puhui.identity.crypto import Keyring
+from puhui.identity.identifiers import mask_phone
 from puhui.identity.models import otp_codes
 from puhui.identity.times import now_us, span_us
 
@@ -79,6 +82,25 @@ class SandboxSms:
                 digits = "".join(c for c in text if c.isdigit())
                 return digits[:6] if len(digits) >= 6 else None
         return None
+
+
+class LogSms(SandboxSms):
+    """The demo's sender: keeps the messages as ``SandboxSms`` does and writes each one to the
+    server log (the phone masked), so a person trying the demo reads the one-time code in the
+    terminal that serves it — there is no SMS gateway on a laptop."""
+
+    def send(self, phone: str, text: str) -> None:
+        super().send(phone, text)
+        _sms_log.warning("sandbox SMS to %s: %s", mask_phone(phone), text)
+
+
+_sms_log = logging.getLogger("puhui.sms")
+
+
+def sandbox_sms() -> SandboxSms:
+    """The sender when none is configured: ``PUHUI_SMS=log`` (set by ``puhui demo``) also
+    writes the messages to the log; otherwise they are only kept in memory."""
+    return LogSms() if os.environ.get("PUHUI_SMS") == "log" else SandboxSms()
 
 
 def _code_digest(keys: Keyring, phone_bidx: str, purpose: str, code: str) -> str:
