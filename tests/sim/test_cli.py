@@ -49,3 +49,15 @@ def test_sim_prints_a_passing_summary_as_json(folder: Path, database_url_for_tes
     again = runner.invoke(app, ["sim", *SMALL, "--database", database_url_for_test])
     assert again.exit_code == 2
     assert "already holds a platform" in again.output
+
+
+def test_sim_bulk_flag_originates_the_opening_book_set_based(
+    folder: Path, database_url_for_test: str
+) -> None:
+    done = runner.invoke(
+        app, ["sim", *SMALL, "--bulk", "--database", database_url_for_test, "--json"]
+    )
+    assert done.exit_code == 0, done.output
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["passed"] is True
+    assert summary["counts"]["book_loans_originated_in_bulk"] > 0

@@ -235,6 +235,13 @@ def sim(
     ] = SimConfig.apply_rate,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     statement_dir: StatementDir = Path("statements"),
+    bulk: Annotated[
+        bool | None,
+        typer.Option(
+            "--bulk/--no-bulk",
+            help="Originate the opening book set-based (default: from 10,000 borrowers).",
+        ),
+    ] = None,
 ) -> None:
     """Seed an empty database and simulate DAYS days without serving (benchmarks)."""
     url = database_url(database)
@@ -250,6 +257,7 @@ def sim(
         start=date.fromisoformat(start),
         apply_rate=apply_rate,
         statement_dir=statement_dir,
+        book_at_start=bulk,
     )
     result, seconds = _simulate(config, engine)
     engine.dispose()
