@@ -25,6 +25,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine
 
+from puhui.compliance import aml
 from puhui.core.clock import SYSTEM_CLOCK, Clock
 from puhui.core.errors import ValidationError
 from puhui.custody import service
@@ -182,10 +183,13 @@ def _run(
             field="authorisation",
         )
     iid = instruction_id or service.new_instruction_id(kind)
-    record = run_in_transaction(
-        engine,
-        lambda c: service.begin_instruction(c, instruction_id=iid, kind=kind, clock=clock, **spec),
-    )
+
+    def begin(c: Connection) -> InstructionRecord:
+        if kind is not Kind.DEPOSIT:  # AML-STR-02: a blocked customer's money stays put
+            _refuse_blocked(c, spec["user_ref"])
+        return service.begin_instruction(c, instruction_id=iid, kind=kind, clock=clock, **spec)
+
+    record = run_in_transaction(engine, begin)
     if record.status.final:
         return record
     send = _sender(bank, record.kind)
@@ -203,6 +207,14 @@ def _run(
         if reply is not None:
             break
     return record
+
+
+def _refuse_blocked(c: Connection, user_ref: str) -> None:
+    """Refuse money out of a customer sub-account (``customer-{id}``) whose owner a
+    watch-list match blocked, in the transaction that would record the instruction."""
+    customer_id = aml.customer_of(user_ref)
+    if customer_id is not None:
+        aml.require_not_blocked(c, customer_id)
 
 
 def _sender(bank: CustodyBank, kind: Kind) -> Callable[[Instruction], BankReply]:
