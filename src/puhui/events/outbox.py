@@ -27,6 +27,13 @@ TOPICS: dict[str, str] = {
     "repayment.received": "a repayment was allocated to a loan",
     "loan.overdue": "a loan is past due at the end of a business day",
     "creditline.statement": "a credit line's statement was issued",
+    # the lending marketplace (issue 7, puhui.marketplace.events)
+    "listing.published": "a marketplace listing opened for bids",
+    "listing.funded": "a marketplace listing was fully funded and its loan paid out",
+    "listing.failed": "a marketplace listing closed unfilled (流标); its bids were released",
+    "note.distributed": "a repayment was passed on to a lender's note (回款)",
+    "claim.transferred": "a lender sold (part of) a note to another lender (债权转让)",
+    "loan.compensated": "the risk reserve paid a defaulted loan's lenders (代偿)",
 }
 MAX_KEY = 128
 

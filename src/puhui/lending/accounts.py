@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import Connection, case, func, or_, select
+from sqlalchemy import Connection, case, column, exists, func, or_, select, table
 
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, ValidationError
@@ -26,6 +27,10 @@ GL_ACCOUNTS: Mapping[AccountCode, AccountFlags] = {
     AccountCode.INTEREST_RECEIVABLE: AccountFlags.NONE,
     AccountCode.FEES_RECEIVABLE: AccountFlags.NONE,
     AccountCode.PENALTY_RECEIVABLE: AccountFlags.NONE,
+    AccountCode.CREDIT_LINE_RECEIVABLE: AccountFlags.NONE,
+    AccountCode.CREDIT_LINE_INTEREST_RECEIVABLE: AccountFlags.NONE,
+    AccountCode.CREDIT_LINE_FEES_RECEIVABLE: AccountFlags.NONE,
+    AccountCode.CREDIT_LINE_PENALTY_RECEIVABLE: AccountFlags.NONE,
     AccountCode.LOAN_LOSS_PROVISION: AccountFlags.NONE,
     AccountCode.BORROWER_CREDIT_BALANCES: AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS,
     AccountCode.EQUITY: AccountFlags.NONE,
@@ -135,7 +140,9 @@ def post(
 def inject_capital(conn: Connection, *, amount: int, transfer_id: str, clock: Clock) -> None:
     """注资: fund the company's cash from equity, so it has money to lend."""
     if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
-        raise ValidationError("amount_invalid", "amount is a positive number of fen", "amount")
+        raise ValidationError(
+            "amount_invalid", "amount is a positive number of fen", field="amount"
+        )
     post(
         conn,
         transfer_id=transfer_id,
@@ -201,6 +208,22 @@ def trial_balance(conn: Connection) -> TrialBalance:
 #: Loan states whose receivables are on the books.
 ON_BOOK = ("disbursed", "active")
 
+#: Loans funded by lenders on the marketplace (``mkt_loan_funding``, migration 0013): their
+#: money lives in the custody book, so the company book carries none of their receivables.
+#: Named here as a bare table so lending does not import the marketplace package.
+_marketplace_funded = table("mkt_loan_funding", column("loan_id"))
+
+
+def company_funded() -> Any:
+    """A condition on ``loans``: the company, not marketplace lenders, funded the loan."""
+    return ~exists().where(_marketplace_funded.c.loan_id == loans.c.id)
+
+
+def is_marketplace_loan(conn: Connection, loan_id: int) -> bool:
+    """Whether lenders on the marketplace funded the loan (no company-book postings)."""
+    q = select(_marketplace_funded.c.loan_id).where(_marketplace_funded.c.loan_id == loan_id)
+    return conn.execute(q).first() is not None
+
 
 def subledger_totals(conn: Connection) -> dict[AccountCode, int]:
     """What the loan tables say each control account should hold.
@@ -211,7 +234,7 @@ def subledger_totals(conn: Connection) -> dict[AccountCode, int]:
     end-of-day run recognises it, is counted once. The upfront fee is installment 0, due on the
     start date and charged at disbursement.
     """
-    live = loans.c.state.in_(ON_BOOK)
+    live = loans.c.state.in_(ON_BOOK) & company_funded()
     lo = conn.execute(
         select(
             func.coalesce(func.sum(loans.c.principal_outstanding_fen), 0),
@@ -219,7 +242,9 @@ def subledger_totals(conn: Connection) -> dict[AccountCode, int]:
             func.coalesce(func.sum(loans.c.provision_fen), 0),
         ).where(live)
     ).one()
-    credit = conn.execute(select(func.coalesce(func.sum(loans.c.credit_balance_fen), 0))).scalar()
+    credit = conn.execute(
+        select(func.coalesce(func.sum(loans.c.credit_balance_fen), 0)).where(company_funded())
+    ).scalar()
     i = installments.c
     charged = or_(i.seq == 0, i.due_date <= loans.c.accrued_through)
     inst = conn.execute(

@@ -33,9 +33,11 @@ from puhui.ledger.codes import TransferCode as T
 from puhui.lending import accounts, allocation, applications, products
 from puhui.lending.accounts import Leg
 from puhui.lending.allocation import BUCKETS, COMPONENT_INDEX, COMPONENTS
+from puhui.lending.credit_line import jobs as credit_line_jobs
 from puhui.lending.debit_channel import DebitChannel
 from puhui.lending.engine import PROVISION_BP, WRITE_OFF_DPD
 from puhui.lending.eod_models import UNPAID, snapshots, stage
+from puhui.marketplace import eod as marketplace_eod
 
 LIVE = "l.state IN ('disbursed', 'active')"
 #: What an installment still owes, every component charged or not (the engine's
@@ -53,6 +55,12 @@ CLASSIFICATION = (
     "CASE WHEN l.dpd <= 0 THEN 'normal' WHEN l.dpd <= 90 THEN 'special_mention'"
     " WHEN l.dpd <= 180 THEN 'substandard' WHEN l.dpd <= 360 THEN 'doubtful' ELSE 'loss' END"
 )
+#: A loan funded by lenders on the marketplace (网络借贷, ``mkt_loan_funding``): its rows age,
+#: accrue and are classified like any other, but its money is in the custody book, so no GL sum
+#: counts it and the company's auto-debit leaves it to the marketplace's (``book``). A probe
+#: of the funding table's key: a hash anti-join of a small table on PostgreSQL.
+MARKETPLACE = "EXISTS (SELECT 1 FROM mkt_loan_funding f WHERE f.loan_id = l.id)"
+COMPANY = f"NOT {MARKETPLACE}"
 
 
 @dataclass(frozen=True)
@@ -76,6 +84,8 @@ class Ctx:
     clock: Clock
     channel: DebitChannel
     config: EodConfig
+    #: ``company``, or ``marketplace`` for the marketplace's auto-debit: its loans, no GL.
+    book: str = "company"
 
     @property
     def params(self) -> dict[str, Any]:
@@ -98,7 +108,9 @@ class Ctx:
 
     def post(self, step: str, legs: Sequence[Leg]) -> None:
         """The step's GL effect: one linked transfer per code pair, ids fixed per step and
-        partition, so a rerun cannot post twice."""
+        partition, so a rerun cannot post twice. The marketplace book posts nothing here."""
+        if self.book != "company":
+            return
         accounts.post(
             self.conn,
             transfer_id=f"eod:{self.business_date.isoformat()}:{step}:{self.partition}",
@@ -202,7 +214,8 @@ def accrue(ctx: Ctx) -> StepResult:
         ctx,
         f"SELECT SUM(CASE WHEN {is_open} THEN l.interest_accrued_fen ELSE 0 END), "
         f"SUM(CASE WHEN l.accrued_through = :d THEN l.interest_accrued_fen ELSE 0 END), "
-        f"SUM(CASE WHEN {is_open} THEN 1 ELSE 0 END) FROM lending_loans l WHERE {live}",
+        f"SUM(CASE WHEN {is_open} THEN 1 ELSE 0 END) FROM lending_loans l "
+        f"WHERE {live} AND {COMPANY}",
     )
     # None when no loan is open: the range below is then empty.
     first_since = ctx.sql(f"SELECT MIN({since}) FROM lending_loans l WHERE {open_loans}").scalar()
@@ -217,7 +230,7 @@ def accrue(ctx: Ctx) -> StepResult:
         f"SUM(CASE WHEN i.period_start < :d THEN 0 ELSE i.interest_fen END) "
         f"FROM lending_installments i JOIN lending_loans l ON l.id = i.loan_id "
         f"WHERE i.due_date > :since AND i.due_date <= :d AND i.seq > 0 "
-        f"AND i.due_date > {since} AND {open_loans}",
+        f"AND i.due_date > {since} AND {open_loans} AND {COMPANY}",
         {"since": first_since},
     )
     window = (
@@ -253,7 +266,7 @@ def accrue(ctx: Ctx) -> StepResult:
     (after,) = _scalar_row(
         ctx,
         f"SELECT SUM(l.interest_accrued_fen) FROM lending_loans l "
-        f"WHERE {live} AND l.accrued_through = :d",
+        f"WHERE {live} AND l.accrued_through = :d AND {COMPANY}",
     )
     interest = after - before_closed - before_open + moved
     activated = ctx.sql(
@@ -309,7 +322,7 @@ def debit(ctx: Ctx) -> StepResult:
     head = _int_matrix(
         ctx,
         f"SELECT {_LOAN_COLS} FROM lending_loans l WHERE {LIVE} AND l.id IN ({due}) "
-        f"ORDER BY l.id{lock}",
+        f"AND {COMPANY if ctx.book == 'company' else MARKETPLACE} ORDER BY l.id{lock}",
         7,
     )
     if not len(head):
@@ -688,7 +701,7 @@ def penalty(ctx: Ctx) -> StepResult:
         f"ELSE 0 END), 0), COALESCE(SUM(CASE WHEN {late} THEN {fee_of} ELSE 0 END), 0), "
         f"COUNT(DISTINCT l.id) "
         f"FROM lending_loans l JOIN lending_installments i ON i.loan_id = l.id "
-        f"WHERE {over} AND {overdue}",
+        f"WHERE {over} AND {overdue} AND {COMPANY}",
     )
     ctx.sql(
         f"UPDATE lending_installments AS i SET penalty_fen = penalty_fen + {daily} "
@@ -741,7 +754,7 @@ def provision(ctx: Ctx) -> StepResult:
     delta, loans = _scalar_row(
         ctx,
         f"SELECT COALESCE(SUM({new} - l.provision_fen), 0), COUNT(*) "
-        f"FROM lending_loans l WHERE {where}",
+        f"FROM lending_loans l WHERE {where} AND {COMPANY}",
     )
     ctx.sql(f"UPDATE lending_loans AS l SET provision_fen = {new} WHERE {where}")
     ctx.post("provision", [Leg(A.PROVISION_EXPENSE, A.LOAN_LOSS_PROVISION, delta, T.PROVISION)])
@@ -760,12 +773,15 @@ def write_off(ctx: Ctx) -> StepResult:
         f"COALESCE((SELECT SUM({x}) FROM lending_installments i WHERE i.loan_id = l.id), 0)"
         for x in _RECEIVABLE_SQL
     )
+    # the GL sums count company loans only; every loan past the days is written off
+    gl = "CASE WHEN NOT l.marketplace THEN {} ELSE 0 END".format
     p, acc, prov, interest, fee, pen, n = _scalar_row(
         ctx,
-        f"SELECT COALESCE(SUM(l.principal_outstanding_fen), 0), "
-        f"COALESCE(SUM(l.interest_accrued_fen), 0), COALESCE(SUM(l.provision_fen), 0), "
-        f"COALESCE(SUM({it}), 0), COALESCE(SUM({fe}), 0), COALESCE(SUM({pe}), 0), COUNT(*) "
-        f"FROM lending_loans l WHERE {where}",
+        f"SELECT COALESCE(SUM({gl('l.principal_outstanding_fen')}), 0), "
+        f"COALESCE(SUM({gl('l.interest_accrued_fen')}), 0), "
+        f"COALESCE(SUM({gl('l.provision_fen')}), 0), COALESCE(SUM({gl(it)}), 0), "
+        f"COALESCE(SUM({gl(fe)}), 0), COALESCE(SUM({gl(pe)}), 0), COUNT(*) "
+        f"FROM (SELECT l.*, {MARKETPLACE} AS marketplace FROM lending_loans l WHERE {where}) l",
         extra,
     )
     if not n:
@@ -849,10 +865,12 @@ STEPS: tuple[tuple[str, Callable[[Ctx], StepResult]], ...] = (
     ("expire", expire),
     ("accrue", accrue),
     ("debit", debit),
+    ("mkt_debit", marketplace_eod.debit),  # marketplace loans: custody, then to the notes
     ("age", age),
     ("penalty", penalty),
     ("classify", classify),
     ("provision", provision),
     ("write_off", write_off),
     ("snapshot", snapshot),
+    *credit_line_jobs.STEPS,  # the credit line's steps (消费信贷), over line ids
 )

@@ -21,6 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, insert, select, update
 
 from puhui import events
+from puhui.compliance import aml
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, NotFound, ValidationError
 from puhui.core.rates import parse_rate
@@ -291,7 +292,11 @@ def post_difference(
     clock: Clock,
 ) -> None:
     """Post what moved: the journal difference, cash legs under their own codes; with
-    ``adjust`` (a backdated replay or a reversal) every other leg as LOAN_ADJUSTMENT."""
+    ``adjust`` (a backdated replay or a reversal) every other leg as LOAN_ADJUSTMENT. A
+    marketplace loan posts nothing here: its lenders, not the company, hold it, and its money
+    moves in the custody book (``puhui.marketplace``)."""
+    if accounts.is_marketplace_loan(conn, loan_id):
+        return
     legs = []
     for (debit, credit, code), amount in engine.journal_difference(old, new).items():
         cash = AccountCode.COMPANY_CASH in (debit, credit)
@@ -388,6 +393,18 @@ def _value_date(
     return value, today
 
 
+def _company_money(conn: Connection, loan_id: int, custody_funded: bool) -> None:
+    """Refuse money for a marketplace loan that does not come from the borrower's custody
+    sub-account: its lenders, not the company, are repaid."""
+    if not custody_funded and accounts.is_marketplace_loan(conn, loan_id):
+        raise Conflict(
+            "marketplace_loan",
+            f"loan {loan_id} was funded by lenders on the marketplace: it is repaid from the "
+            "borrower's custody sub-account (marketplace repayment)",
+            field="loan_id",
+        )
+
+
 def _require(loan: Any, *allowed: str) -> None:
     if loan.state not in allowed:
         raise Conflict(
@@ -420,6 +437,7 @@ def disburse(
     company's cash cannot cover the principal."""
     loan = lock(conn, loan_id)
     _require(loan, "accepted")
+    aml.require_not_blocked(conn, loan.customer_id)  # AML-STR-02: no money to a blocked customer
     today = calendar.current(conn, clock=clock)
     version = products.get_version(conn, version_id=loan.product_version_id)
     terms = contract_terms.loan_terms(
@@ -588,11 +606,15 @@ def repay(
     clock: Clock,
     value_date: date | None = None,
     external_ref: str | None = None,
+    custody_funded: bool = False,
 ) -> Result:
     """还款: a manual or partial repayment, split by the product's waterfall; what is left
     over stays on the borrower's credit balance. A value date before the loan's latest
-    transaction or before today is backdated, and the loan is replayed."""
+    transaction or before today is backdated, and the loan is replayed. A marketplace loan is
+    repaid only from the borrower's custody sub-account (``custody_funded``, through
+    ``puhui.marketplace.distribution``)."""
     amount = _amount(amount_fen)
+    _company_money(conn, loan_id, custody_funded)
     loan = lock(conn, loan_id)
     _require(loan, "disbursed", "active", "settled")
     return _payment(
@@ -676,11 +698,13 @@ def prepay(
     amount_fen: int | None = None,
     value_date: date | None = None,
     external_ref: str | None = None,
+    custody_funded: bool = False,
 ) -> Result:
     """提前还款: interest to date, then principal; ``mode`` ``full`` (the amount defaults to
     the quote), ``shorter_term`` (same installment, fewer of them) or ``lower_installment``
     (same dates, lower installments). A product may charge a fee on the principal prepaid,
     or forbid prepayment."""
+    _company_money(conn, loan_id, custody_funded)
     if mode not in PREPAY_KINDS:
         raise ValidationError(
             "prepay_mode_invalid",

@@ -1,0 +1,1 @@
+"""Lending marketplace (网络借贷信息中介): listings, bids, notes, distribution."""
