@@ -31,7 +31,8 @@ from puhui.api.identity import (
     customer_limit,
     require,
 )
-from puhui.api.pagination import Page, PageParams, Pagination
+from puhui.api.pagination import Page, Pagination
+from puhui.api.pagination import id_cursor as _after
 from puhui.core.clock import Clock
 from puhui.core.errors import NotFound, PuhuiError, ValidationError
 from puhui.db.engine import run_in_transaction
@@ -58,19 +59,6 @@ Collector = Annotated[StaffAuth, Depends(require("loans.collect"))]
 Note = Annotated[str, Field(max_length=2000)]
 #: A row id in a path: positive and within BIGINT, so no id is a database error.
 Id = Annotated[int, Path(ge=1, le=2**62)]
-
-
-def _after(page: PageParams) -> int | None:
-    """The ``starting_after`` cursor as an id (lending's lists are keyed by integer ids)."""
-    if page.starting_after is None:
-        return None
-    if not (page.starting_after.isdigit() and len(page.starting_after) <= 18):
-        raise ValidationError(
-            "invalid_cursor",
-            f"starting_after: {page.starting_after!r} is not an id here",
-            field="starting_after",
-        )
-    return int(page.starting_after)
 
 
 # ---------------------------------------------------------------------------- applications

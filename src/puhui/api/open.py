@@ -34,6 +34,7 @@ from puhui.api.pagination import Page
 from puhui.core.errors import PuhuiError
 from puhui.db.engine import run_in_transaction
 from puhui.identity.ratelimit import RateLimited
+from puhui.lending.credit_line import partners as credit_line_partners
 from puhui.openplatform import auth, partners, service, signing, webhooks
 from puhui.openplatform.partners import Partner
 
@@ -277,6 +278,58 @@ def push_application(
         ),
         status_code=201,
     )
+
+
+# ------------------------------------------------------------------- credit-line purchases
+
+
+class CreditLinePurchaseIn(Body):
+    external_ref: Annotated[str, Field(min_length=1, max_length=48)]
+    customer_phone: Annotated[str, Field(min_length=5, max_length=20)]
+    amount_fen: Annotated[int, Field(gt=0, le=10**12)]
+
+
+class CreditLinePurchaseOut(BaseModel):
+    purchase_id: int
+    external_ref: str
+    amount_fen: int
+    #: What the customer may still spend after this purchase.
+    available_fen: int
+
+
+@router.post("/credit-line/purchases", status_code=201, response_model=CreditLinePurchaseOut)
+def credit_line_purchase(
+    body: CreditLinePurchaseIn,
+    request: Request,
+    keys: KeysDep,
+    clock: ClockDep,
+    signed_idem: Annotated[tuple[Partner, Idempotency], Depends(idempotent("creditline:purchase"))],
+) -> Response:
+    """消费: charge a purchase at this partner to a consenting customer's credit line, within
+    its available limit; the same ``external_ref`` is charged once."""
+    partner, idem = signed_idem
+    actor = _actor(request, partner)
+
+    def work(conn: Any) -> CreditLinePurchaseOut:
+        d = credit_line_partners.partner_purchase(
+            conn,
+            partner_code=partner.code,
+            live=partner.live,
+            keys=keys,
+            customer_phone=body.customer_phone,
+            amount_fen=body.amount_fen,
+            external_ref=body.external_ref,
+            actor=actor,
+            clock=clock,
+        )
+        return CreditLinePurchaseOut(
+            purchase_id=d.entry_id,
+            external_ref=body.external_ref,
+            amount_fen=d.amount_fen,
+            available_fen=d.line.available_fen,
+        )
+
+    return idem.run(work, status_code=201)
 
 
 @router.get("/applications/{application_id}", response_model=ApplicationOut)

@@ -78,3 +78,17 @@ def _cursor(column: ColumnElement[Any], raw: str) -> Any:
         raise ValidationError(
             "invalid_cursor", f"starting_after: {raw!r} is not an id here", field="starting_after"
         ) from None
+
+
+def id_cursor(page: PageParams) -> int | None:
+    """The ``starting_after`` cursor as an integer id, for lists keyed by integer ids whose
+    query is built by the domain (lending, credit lines) rather than by ``keyset``."""
+    if page.starting_after is None:
+        return None
+    if not (page.starting_after.isdigit() and len(page.starting_after) <= 18):
+        raise ValidationError(
+            "invalid_cursor",
+            f"starting_after: {page.starting_after!r} is not an id here",
+            field="starting_after",
+        )
+    return int(page.starting_after)

@@ -25,6 +25,7 @@ class AccountCode(IntEnum):
     PLATFORM_FEE = 300  # platform fee sub-account, until swept to own funds
     RISK_RESERVE = 310  # 风险备付金
     SETTLEMENT = 320  # in-flight clearing between instructions
+    PLATFORM_MARKETING = 330  # the platform's own marketing money (红包, 加息券), ops
     RECON_SUSPENSE = 390  # 对账挂账: where approved break adjustments land
     # company book ----------------------------------------------------------------------
     COMPANY_CASH = 1000  # 自有资金账户 at the bank
@@ -32,7 +33,12 @@ class AccountCode(IntEnum):
     INTEREST_RECEIVABLE = 1110
     FEES_RECEIVABLE = 1120
     PENALTY_RECEIVABLE = 1130  # 罚息 and late fees charged, not yet paid
+    CREDIT_LINE_RECEIVABLE = 1140  # 消费信贷: credit-line principal owed
+    CREDIT_LINE_INTEREST_RECEIVABLE = 1141
+    CREDIT_LINE_FEES_RECEIVABLE = 1142  # instalment (分期) fees billed
+    CREDIT_LINE_PENALTY_RECEIVABLE = 1143
     LOAN_LOSS_PROVISION = 1190
+    MARKETING_FUNDS = 1200  # own money placed in the custody marketing sub-account (ops)
     BORROWER_CREDIT_BALANCES = 2100  # 溢缴款: borrowers' overpayments we owe back or apply
     EQUITY = 3000
     INTEREST_INCOME = 4000
@@ -40,6 +46,7 @@ class AccountCode(IntEnum):
     PENALTY_INCOME = 4020
     RECOVERY_INCOME = 4030  # 核销后收回
     PROVISION_EXPENSE = 5000
+    MARKETING_EXPENSE = 5100  # coupons paid to investors (ops)
 
 
 #: Codes whose accounts hold a user's money in the custody book (CUS-ACC-01).
@@ -59,6 +66,8 @@ class TransferCode(IntEnum):
     FEE_SWEEP = 31  # fee sub-account → own funds
     RISK_RESERVE = 32
     COMPENSATION = 33  # 代偿
+    MARKETING_REWARD = 34  # 红包/加息券 paid from the marketing sub-account (ops)
+    MARKETING_FUNDING = 35  # own funds into the marketing sub-account (ops)
     CLAIM_TRANSFER = 40  # 债权转让
     CAPITAL = 50  # 注资: the company funds its own cash from equity
     INTEREST_ACCRUAL = 51  # 计提利息 (aggregated per end-of-day run)

@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlalchemy import Connection, insert, literal, select, update
 
+from puhui.compliance import aml
 from puhui.compliance.rate_caps import DEFAULT_CAP_CONFIG, CapConfig, rate_cap
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, NotFound, ValidationError
@@ -324,8 +325,10 @@ def create(
 def submit(
     conn: Connection, *, application_id: int, customer_id: int, actor: Actor, clock: Clock
 ) -> LoanApplication:
-    """The borrower hands the draft in for review."""
+    """The borrower hands the draft in for review; a customer blocked by an AML watch-list
+    match (AML-STR-02) cannot."""
     get_application(conn, application_id=application_id, customer_id=customer_id)
+    aml.require_not_blocked(conn, customer_id)
     return _move(
         conn,
         application_id,

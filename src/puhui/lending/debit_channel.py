@@ -18,7 +18,9 @@ import numpy.typing as npt
 from sqlalchemy import Connection, select, text
 
 from puhui.core.clock import Clock
+from puhui.core.errors import Conflict
 from puhui.db.engine import is_sqlite
+from puhui.lending import calendar
 from puhui.lending.eod_models import debit_sandbox_accounts, stage
 
 IntArray = npt.NDArray[np.int64]
@@ -89,6 +91,34 @@ class SandboxChannel:
         got = np.empty_like(got_sorted)
         got[order] = got_sorted
         return got
+
+
+def charge_one(
+    conn: Connection,
+    channel: DebitChannel,
+    *,
+    key_id: int,
+    customer_id: int,
+    amount: int,
+    clock: Clock,
+) -> None:
+    """Take ``amount`` from one customer's card for one loan or credit line (``key_id``), or
+    refuse with ``payment_declined``: the channel works in the caller's transaction, so a
+    refusal moves nothing."""
+    got = channel.collect(
+        conn,
+        loan_ids=np.asarray([key_id], dtype=np.int64),
+        customer_ids=np.asarray([customer_id], dtype=np.int64),
+        amounts=np.asarray([amount], dtype=np.int64),
+        business_date=calendar.current(conn, clock=clock),
+        clock=clock,
+    )
+    if int(got[0]) != amount:
+        raise Conflict(
+            "payment_declined",
+            f"the card could not be charged {amount} fen; nothing was taken",
+            field="amount_fen",
+        )
 
 
 def _balances(conn: Connection, customer_ids: IntArray) -> IntArray:

@@ -38,6 +38,7 @@ from puhui.credit.rules import (
 from puhui.identity import customers as customer_service
 from puhui.identity.crypto import Keyring
 from puhui.identity.models import customers
+from puhui.lending.credit_line.models import lines as credit_lines
 from puhui.lending.models import loans
 from puhui.lending.product_terms import Mode
 from puhui.lending.products import ProductVersion
@@ -89,23 +90,29 @@ class Eligibility:
 
 def outstanding_principal_fen(conn: Connection, *, customer_id: int) -> int:
     """Principal owed on this platform by the customer's identity: every account with the same
-    ID number (P2P-CAP-06), signed loans in full, paid-out loans by principal outstanding."""
+    ID number (P2P-CAP-06), signed loans in full, paid-out loans by principal outstanding, and
+    the principal drawn on a consumer credit line (MCL-CAP-01 caps what a person owes, whatever
+    the product)."""
     identity = (
         select(customers.c.id_number_bidx).where(customers.c.id == customer_id).scalar_subquery()
     )
+    same_person = or_(customers.c.id == customer_id, customers.c.id_number_bidx == identity)
     owed = case(
         (loans.c.state == "accepted", loans.c.principal_fen),
         else_=loans.c.principal_outstanding_fen,
     )
-    query = (
+    on_loans = (
         select(func.coalesce(func.sum(owed), 0))
         .select_from(loans.join(customers, customers.c.id == loans.c.customer_id))
-        .where(
-            loans.c.state.in_(OWING_STATES),
-            or_(loans.c.customer_id == customer_id, customers.c.id_number_bidx == identity),
-        )
+        .where(loans.c.state.in_(OWING_STATES), same_person)
     )
-    return int(conn.execute(query).scalar_one())
+    drawn = credit_lines.c.unbilled_fen + credit_lines.c.billed_fen + credit_lines.c.instalment_fen
+    on_lines = (
+        select(func.coalesce(func.sum(drawn), 0))
+        .select_from(credit_lines.join(customers, customers.c.id == credit_lines.c.customer_id))
+        .where(same_person)
+    )
+    return int(conn.execute(on_loans).scalar_one()) + int(conn.execute(on_lines).scalar_one())
 
 
 def load_borrower(conn: Connection, *, keys: Keyring, customer_id: int) -> Borrower:

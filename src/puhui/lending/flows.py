@@ -15,16 +15,23 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 
-import numpy as np
 from sqlalchemy import Connection, Engine, select
 
 from puhui.core.clock import Clock
-from puhui.core.errors import Conflict, ValidationError
+from puhui.core.errors import ValidationError
 from puhui.db.engine import run_in_transaction
 from puhui.identity import audit
 from puhui.identity.audit import SYSTEM, Actor
 from puhui.identity.crypto import Keyring
-from puhui.lending import applications, calendar, eod, jobs, products, servicing, views
+from puhui.lending import (
+    applications,
+    debit_channel,
+    eod,
+    jobs,
+    products,
+    servicing,
+    views,
+)
 from puhui.lending.debit_channel import DebitChannel
 from puhui.lending.models import loan_transactions
 from puhui.lending.states import AppState
@@ -121,20 +128,9 @@ def charge_card(
 ) -> None:
     """Take ``amount`` from the borrower's card through the channel, or refuse (nothing moves:
     the channel works in the caller's transaction)."""
-    got = channel.collect(
-        conn,
-        loan_ids=np.asarray([loan.id], dtype=np.int64),
-        customer_ids=np.asarray([loan.customer_id], dtype=np.int64),
-        amounts=np.asarray([amount], dtype=np.int64),
-        business_date=calendar.current(conn, clock=clock),
-        clock=clock,
+    debit_channel.charge_one(
+        conn, channel, key_id=loan.id, customer_id=loan.customer_id, amount=amount, clock=clock
     )
-    if int(got[0]) != amount:
-        raise Conflict(
-            "payment_declined",
-            f"the card could not be charged {amount} fen; nothing was taken",
-            field="amount_fen",
-        )
 
 
 def charged(

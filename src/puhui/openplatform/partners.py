@@ -33,6 +33,7 @@ SCOPES: dict[str, str] = {
     "applications:read": "read the applications the partner pushed",
     "loans:read": "read the loans and schedules of those applications",
     "webhooks:manage": "subscribe to events and read the delivery log",
+    "creditline:purchase": "charge purchases to the credit lines of consenting customers",
 }
 MODES = ("sandbox", "live")
 DEFAULT_RATE_LIMIT = 600  # requests per minute
