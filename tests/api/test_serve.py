@@ -1,4 +1,4 @@
-"""``puhui serve`` starts a real server: two uvicorn workers on a fresh SQLite file."""
+"""``puhui serve`` starts a real server: one uvicorn worker on a fresh SQLite file."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_puhui_serve_answers_health_on_a_fresh_sqlite_file(tmp_path: Path) -> No
             "--port",
             str(port),
             "--workers",
-            "2",
+            "1",  # more than one needs PostgreSQL: tests/tasks/test_serve_workers.py
             "--database",
             f"sqlite:///{db}",
         ],

@@ -32,6 +32,14 @@ def eod(
         int | None,
         typer.Option(min=0, help="Run only this partition (0-based): one worker of several."),
     ] = None,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Send the partitions to `puhui worker` processes over the task queue "
+            "(PUHUI_BROKER_URL, PUHUI_TASK_QUEUE) and wait for them.",
+        ),
+    ] = False,
     database: DatabaseOption = None,
 ) -> None:
     """日终: accrue, auto-debit, age, penalise, classify, provision, write off, snapshot, check
@@ -42,6 +50,12 @@ def eod(
             _date(date_) if date_ else run(lambda: jobs.business_date(engine, clock=SYSTEM_CLOCK))
         )
         end = _date(through) if through else start
+        if distributed:
+            from puhui.cli.worker import distributed_eod
+
+            for day in distributed_eod(engine, start, end, partitions, partition):
+                _print(day)
+            return
         total = jobs.steps_for(start, end, partitions=partitions, partition=partition)
         with Progress(
             TextColumn("{task.description}"),

@@ -90,19 +90,9 @@ def run_date(
     """Run the steps of ``business_date`` for one partition (or all, one after another), then
     close the date if every partition has finished."""
     _check_partitions(partitions, partition)
-    run = run_in_transaction(
-        engine,
-        lambda c: _open_run(c, business_date=business_date, partitions=partitions, clock=clock),
-    )
+    run = start_run(engine, business_date=business_date, partitions=partitions, clock=clock)
     if run.state == "done":
         return report(engine, business_date, already_closed=True)
-    if run.partitions != partitions:
-        raise Conflict(
-            "eod_partitions_mismatch",
-            f"the run for {business_date.isoformat()} was started with {run.partitions} "
-            f"partition(s), not {partitions}",
-            field="partitions",
-        )
     channel = channel or SandboxChannel()
     config = config or EodConfig()
     hook = hook or (lambda _day, _where: None)
@@ -121,6 +111,25 @@ def run_date(
         engine, lambda c: _close_with_settings(c, business_date, partitions, clock, hook)
     )
     return report(engine, business_date)
+
+
+def start_run(engine: Engine, *, business_date: date, partitions: int, clock: Clock) -> Any:
+    """The date's run row, started with ``partitions`` if need be. A dispatcher calls this
+    before it hands the partitions to other processes (puhui.tasks), so a wrong date or a
+    partition count that disagrees with a started run is refused here, once, not by each task."""
+    _check_partitions(partitions, None)
+    run = run_in_transaction(
+        engine,
+        lambda c: _open_run(c, business_date=business_date, partitions=partitions, clock=clock),
+    )
+    if run.state != "done" and run.partitions != partitions:
+        raise Conflict(
+            "eod_partitions_mismatch",
+            f"the run for {business_date.isoformat()} was started with {run.partitions} "
+            f"partition(s), not {partitions}",
+            field="partitions",
+        )
+    return run
 
 
 @dataclass(frozen=True)
@@ -200,7 +209,7 @@ def run_range(
     """Catch up ``start``…``through`` in order. A partition worker waits for the other
     partitions to close a date before it starts the next."""
     if through < start:
-        raise ValidationError("eod_range_inverted", "--through is before --date", "through")
+        raise ValidationError("eod_range_inverted", "--through is before --date", field="through")
     out: list[DayReport] = []
     d = start
     while d <= through:
@@ -283,11 +292,11 @@ def report(engine: Engine, business_date: date, *, already_closed: bool = False)
 def _check_partitions(partitions: int, partition: int | None) -> None:
     if not 1 <= partitions <= MAX_PARTITIONS:
         raise ValidationError(
-            "eod_partitions_invalid", f"partitions must be 1–{MAX_PARTITIONS}", "partitions"
+            "eod_partitions_invalid", f"partitions must be 1–{MAX_PARTITIONS}", field="partitions"
         )
     if partition is not None and not 0 <= partition < partitions:
         raise ValidationError(
-            "eod_partition_invalid", f"partition must be 0–{partitions - 1}", "partition"
+            "eod_partition_invalid", f"partition must be 0–{partitions - 1}", field="partition"
         )
 
 

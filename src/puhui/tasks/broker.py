@@ -1,0 +1,72 @@
+"""Which broker and which queue: ``PUHUI_BROKER_URL`` and ``PUHUI_TASK_QUEUE``.
+
+RabbitMQ (``amqp://``) is the default because it gives an unacknowledged message back the
+moment its consumer's connection drops, so a killed worker's partition is redone at once;
+Redis (``redis://``) works too, but hands a dead worker's messages back only after its
+heartbeat times out. The queue name lets several deployments, or several test runs, share one
+broker without taking each other's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+
+import dramatiq
+from dramatiq.brokers.rabbitmq import RabbitmqBroker
+
+from puhui.core.errors import ValidationError
+
+DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
+DEFAULT_QUEUE = "puhui"
+QUEUE_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def broker_url(url: str | None = None) -> str:
+    """The argument, else ``PUHUI_BROKER_URL``, else RabbitMQ on loopback as guest."""
+    return url or os.environ.get("PUHUI_BROKER_URL") or DEFAULT_BROKER_URL
+
+
+def queue_name(name: str | None = None) -> str:
+    """The argument, else ``PUHUI_TASK_QUEUE``, else ``puhui``."""
+    name = name or os.environ.get("PUHUI_TASK_QUEUE") or DEFAULT_QUEUE
+    if not QUEUE_PATTERN.match(name):
+        raise ValidationError(
+            "queue_invalid",
+            f"queue name {name!r}: 1–64 characters of A-Z a-z 0-9 _ -",
+            field="queue",
+        )
+    return name
+
+
+def make_broker(url: str | None = None) -> dramatiq.Broker:
+    """A broker for the URL's scheme (``amqp``/``amqps`` or ``redis``/``rediss``)."""
+    resolved = broker_url(url)
+    scheme = resolved.split(":", 1)[0]
+    if scheme in ("amqp", "amqps"):
+        return RabbitmqBroker(url=resolved)
+    if scheme in ("redis", "rediss"):
+        from dramatiq.brokers.redis import RedisBroker  # needs the redis extra
+
+        return RedisBroker(url=resolved)
+    raise ValidationError(
+        "broker_url_invalid",
+        f"broker URL {scheme}://…: use amqp:// (RabbitMQ) or redis:// (Redis)",
+        field="broker",
+    )
+
+
+def delete_queue(url: str | None, queue: str) -> None:
+    """Remove a queue and the delay and dead-letter queues Dramatiq made beside it (RabbitMQ),
+    or its keys (Redis): for test runs and for retiring a deployment's queue."""
+    broker = make_broker(url)
+    try:
+        if isinstance(broker, RabbitmqBroker):
+            channel = broker.channel
+            for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+                channel.queue_delete(name)
+        else:
+            for name in (queue, f"{queue}.DQ", f"{queue}.XQ"):
+                broker.flush(name)
+    finally:
+        broker.close()

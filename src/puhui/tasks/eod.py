@@ -1,0 +1,172 @@
+"""The end-of-day batch as tasks: one message per partition of a business date.
+
+``declare`` binds the partition actor to a broker and queue; a worker process passes the engine
+it runs on, a dispatcher passes none (it only sends). ``run_distributed`` is the dispatcher:
+per date it starts the run (so every partition cuts the same loan-id ranges), sends one
+message per partition, waits until each partition has recorded every step, then closes the
+date itself, so a failing closing check is reported to whoever asked for the batch. A worker
+may close the date first; closing twice is harmless (the run row is locked and re-read).
+
+Why retrying is safe: each step of a partition commits together with its row in
+``lending_eod_steps`` (lending/eod.py), and a worker acknowledges a message only after its
+partition has finished. A worker killed inside a step leaves an uncommitted transaction that
+the database rolls back; the broker hands the unacknowledged message to another worker, which
+skips the steps that have rows and redoes the one that was cut off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from datetime import date, timedelta
+from typing import Any
+
+import dramatiq
+from sqlalchemy import Engine
+
+from puhui.core.clock import SYSTEM_CLOCK, Clock
+from puhui.core.errors import Conflict, PuhuiError, ValidationError
+from puhui.lending import eod
+from puhui.lending.eod import DayReport, Hook
+from puhui.lending.eod_steps import EodConfig
+
+ACTOR = "eod_partition"
+#: Retries after an unexpected error (a lost database connection, a deadlock that outlived the
+#: engine's own retries); a domain refusal (``PuhuiError``) is final and not retried.
+MAX_RETRIES = 8
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 60_000
+#: A partition of a million-loan book takes minutes; Dramatiq's default limit is 10 minutes.
+TIME_LIMIT_MS = 4 * 3600 * 1000
+#: How long the dispatcher waits for one date's partitions before it gives up.
+DEFAULT_TIMEOUT_S = 6 * 3600.0
+
+OnDay = Callable[[date, int, int], None]
+
+
+def declare(
+    broker: dramatiq.Broker,
+    queue: str,
+    *,
+    engine: Callable[[], Engine] | None = None,
+    clock: Clock = SYSTEM_CLOCK,
+    hook: Hook | None = None,
+) -> dramatiq.Actor:
+    """The partition actor on ``broker``'s ``queue``. ``engine`` is the worker's database (None
+    in a process that only sends); ``hook`` is the batch's crash hook, for tests."""
+
+    def eod_partition(
+        business_date: str, partitions: int, partition: int, config: dict[str, Any]
+    ) -> bool:
+        if engine is None:
+            raise RuntimeError("this process has no database: it only sends end-of-day tasks")
+        day = eod.run_date(
+            engine(),
+            business_date=date.fromisoformat(business_date),
+            clock=clock,
+            partitions=partitions,
+            partition=partition,
+            config=EodConfig(
+                provision_bp=dict(config["provision_bp"]),
+                write_off_dpd=int(config["write_off_dpd"]),
+            ),
+            hook=hook,
+        )
+        return day.closed
+
+    return dramatiq.actor(
+        eod_partition,
+        broker=broker,
+        actor_name=ACTOR,
+        queue_name=queue,
+        max_retries=MAX_RETRIES,
+        min_backoff=MIN_BACKOFF_MS,
+        max_backoff=MAX_BACKOFF_MS,
+        time_limit=TIME_LIMIT_MS,
+        throws=(PuhuiError,),
+    )
+
+
+def run_distributed(
+    engine: Engine,
+    actor: dramatiq.Actor,
+    *,
+    start: date,
+    through: date,
+    partitions: int,
+    clock: Clock = SYSTEM_CLOCK,
+    config: EodConfig | None = None,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
+    poll_s: float = 0.25,
+    on_progress: OnDay | None = None,
+) -> list[DayReport]:
+    """Close ``start``…``through`` in order, each date's partitions run by the workers.
+
+    ``on_progress(date, partitions done, partitions)`` is told as partitions finish. A date
+    already closed is skipped; a rerun after the dispatcher died sends the partitions again,
+    and the workers skip what was done."""
+    if through < start:
+        raise ValidationError("eod_range_inverted", "--through is before --date", field="through")
+    config = config or EodConfig()
+    payload = {"provision_bp": dict(config.provision_bp), "write_off_dpd": config.write_off_dpd}
+    out: list[DayReport] = []
+    d = start
+    while d <= through:
+        run = eod.start_run(engine, business_date=d, partitions=partitions, clock=clock)
+        if run.state == "done":
+            out.append(eod.report(engine, d, already_closed=True))
+        else:
+            for k in range(partitions):
+                actor.send(d.isoformat(), partitions, k, payload)
+            _wait(engine, d, partitions, timeout_s, poll_s, on_progress)
+            # every partition is done: close here too (a worker may have already), so a
+            # failing closing check reaches the caller
+            eod.run_date(
+                engine,
+                business_date=d,
+                clock=clock,
+                partitions=partitions,
+                partition=0,
+                config=config,
+            )
+            out.append(eod.report(engine, d))
+        d += timedelta(days=1)
+    return out
+
+
+def finished_partitions(engine: Engine, business_date: date, partitions: int) -> list[int]:
+    """The partitions that have committed every step of the date."""
+    per: dict[int, int] = {}
+    for r in eod.report(engine, business_date).steps:
+        if r.partition >= 0:
+            per[r.partition] = per.get(r.partition, 0) + 1
+    return [k for k in range(partitions) if per.get(k, 0) >= len(eod.STEPS)]
+
+
+def _wait(
+    engine: Engine,
+    d: date,
+    partitions: int,
+    timeout_s: float,
+    poll_s: float,
+    on_progress: OnDay | None,
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    seen = -1
+    while True:
+        done = finished_partitions(engine, d, partitions)
+        if len(done) != seen:
+            seen = len(done)
+            if on_progress:
+                on_progress(d, seen, partitions)
+        if seen == partitions:
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(set(range(partitions)) - set(done))
+            raise Conflict(
+                "eod_partitions_unfinished",
+                f"{d.isoformat()}: partition(s) {', '.join(map(str, missing))} did not finish "
+                f"within {timeout_s:.0f} s; are workers running on this queue? (puhui worker)",
+                field="partition",
+            )
+        time.sleep(poll_s)
