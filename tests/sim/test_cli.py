@@ -28,6 +28,8 @@ def test_demo_makes_puhui_db_and_replaces_only_its_own(folder: Path) -> None:
     assert (folder / "puhui.db").exists()
     assert "demo.collector" in made.stdout and "TOTP secret" in made.stdout
     assert "ledger verify" in made.stdout
+    assert "no breach" in made.stdout  # compliance check
+    assert "monthly disclosure" in made.stdout and "cum loan amount" in made.stdout
     again = runner.invoke(app, ["demo", "--no-serve", *SMALL])
     assert again.exit_code == 0, again.output  # an earlier demo's database is replaced
 
@@ -46,6 +48,8 @@ def test_sim_prints_a_passing_summary_as_json(folder: Path, database_url_for_tes
     summary = json.loads(done.stdout.strip().splitlines()[-1])
     assert summary["passed"] is True
     assert summary["customers"] == 8
+    assert summary["compliance_alerts"] == {}
+    assert summary["disclosure"]["period"] == "2025-12"  # the month before the first day
     again = runner.invoke(app, ["sim", *SMALL, "--database", database_url_for_test])
     assert again.exit_code == 2
     assert "already holds a platform" in again.output

@@ -12,7 +12,7 @@ import os
 import time
 from datetime import date, timedelta
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -23,6 +23,7 @@ from sqlalchemy.exc import DatabaseError
 
 from puhui.cli import serve as serve_cli
 from puhui.cli.common import console, err_console, open_engine, run
+from puhui.compliance.disclosure import MONEY_ITEMS
 from puhui.core.clock import SYSTEM_CLOCK, business_date
 from puhui.core.money import format_fen
 from puhui.db.engine import database_url
@@ -41,6 +42,15 @@ SeedOption = Annotated[int, typer.Option(help="Random seed: the same seed, the s
 DaysOption = Annotated[int, typer.Option(min=1, help="Days to simulate.")]
 BorrowersOption = Annotated[int, typer.Option(min=0, help="Borrowers to create.")]
 InvestorsOption = Annotated[int, typer.Option(min=0, help="Investors to create.")]
+MarketplaceOption = Annotated[
+    bool,
+    typer.Option(
+        "--marketplace/--no-marketplace",
+        help="Also simulate the lending marketplace: listings, bids, auto-invest, claim transfers"
+        " (off by default: its money does not yet move through custody instructions, so the"
+        " reconciliation reports breaks).",
+    ),
+]
 StatementDir = Annotated[
     Path, typer.Option("--statement-dir", help="Where the custody statements are kept.")
 ]
@@ -115,6 +125,21 @@ def _fresh_demo_database(url: str, force: bool) -> Engine:
     return open_engine(url)
 
 
+def _disclosure_rows(t: Table, disclosed: dict[str, Any]) -> None:
+    """The latest published monthly report (月度运营信息), as /m/disclosure shows it."""
+    if not disclosed:
+        t.add_row("monthly disclosure", "none published yet")
+        return
+    late = ", late" if disclosed["late"] else ""
+    t.add_row(
+        "monthly disclosure",
+        f"{disclosed['period']} v{disclosed['version']} (due {disclosed['deadline']}{late})",
+    )
+    for code, value in disclosed["items"].items():
+        shown = format_fen(value, grouping=True) if code in MONEY_ITEMS else str(value)
+        t.add_row(f"  {code.replace('_', ' ')}", shown)
+
+
 def print_summary(s: Summary, seconds: float) -> None:
     t = Table(title=f"{s.days} simulated days to {s.last_date} ({seconds:.1f} s)")
     t.add_column("figure")
@@ -124,6 +149,13 @@ def print_summary(s: Summary, seconds: float) -> None:
     t.add_row("loans", ", ".join(f"{k} {v}" for k, v in s.loans.items()) or "0")
     t.add_row("disbursed (yuan)", format_fen(s.disbursed_fen, grouping=True))
     t.add_row("principal outstanding (yuan)", format_fen(s.outstanding_fen, grouping=True))
+    for title, figures in (("credit lines", s.credit_lines), ("marketplace", s.marketplace)):
+        if figures:
+            t.add_row(title, "")
+        for name, n in figures.items():
+            fen = name.endswith("_fen")
+            label = name.removesuffix("_fen").replace("_", " ") + (" (yuan)" if fen else "")
+            t.add_row(f"  {label}", format_fen(n, grouping=True) if fen else f"{n:,}")
     for b in BUCKETS[1:]:
         t.add_row(f"overdue {b} (share of outstanding)", f"{s.overdue_rates[b]:.2%}")
     debits, credits = s.trial_balance
@@ -139,6 +171,13 @@ def print_summary(s: Summary, seconds: float) -> None:
     )
     t.add_row("audit verify", "ok" if not s.audit_problems else f"{len(s.audit_problems)} problems")
     t.add_row("reconciliation", "clean" if not s.open_breaks else f"{s.open_breaks} open breaks")
+    t.add_row(
+        "compliance check",
+        "no breach"
+        if not s.compliance_alerts
+        else ", ".join(f"{rule} {n}" for rule, n in s.compliance_alerts.items()),
+    )
+    _disclosure_rows(t, s.disclosure)
     for name, n in s.counts.items():
         t.add_row(name.replace("_", " "), f"{n:,}")
     console.print(t)
@@ -187,6 +226,7 @@ def demo(
     ] = True,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     statement_dir: StatementDir = Path("statements"),
+    marketplace: MarketplaceOption = False,
 ) -> None:
     """Create ./puhui.db, simulate DAYS days ending today, print the figures and the logins,
     then serve the web app and API at http://127.0.0.1:8000."""
@@ -199,6 +239,7 @@ def demo(
         investors=investors,
         start=start,
         statement_dir=statement_dir,
+        marketplace=marketplace,
     )
     result, seconds = _simulate(config, engine)
     engine.dispose()
@@ -242,6 +283,7 @@ def sim(
             help="Originate the opening book set-based (default: from 10,000 borrowers).",
         ),
     ] = None,
+    marketplace: MarketplaceOption = False,
 ) -> None:
     """Seed an empty database and simulate DAYS days without serving (benchmarks)."""
     url = database_url(database)
@@ -258,6 +300,7 @@ def sim(
         apply_rate=apply_rate,
         statement_dir=statement_dir,
         book_at_start=bulk,
+        marketplace=marketplace,
     )
     result, seconds = _simulate(config, engine)
     engine.dispose()

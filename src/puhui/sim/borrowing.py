@@ -65,12 +65,18 @@ def _staff(world: World, role: str) -> Actor:
     return Actor(f"staff:{world.staff_ids[role]}")
 
 
-def _busy(conn: Connection) -> set[int]:
+def busy_customers(conn: Connection) -> set[int]:
     apps = conn.execute(
         select(application_rows.c.customer_id).where(application_rows.c.state.in_(BUSY_APPLICATION))
     ).scalars()
     owing = conn.execute(select(loans.c.customer_id).where(loans.c.state.in_(BUSY_LOAN))).scalars()
     return {int(c) for c in apps} | {int(c) for c in owing}
+
+
+def free_rows(world: World, busy: set[int]) -> np.ndarray:
+    """Rows of the borrowers who may apply: nothing owed, nothing pending."""
+    keep = ~np.isin(world.borrower_ids, np.fromiter(busy, dtype=np.int64, count=len(busy)))
+    return keep.nonzero()[0].astype(np.int64)
 
 
 def _decide_referral(world: World, conn: Connection, app: LoanApplication, pd_: float) -> None:
@@ -94,9 +100,11 @@ def _decide_referral(world: World, conn: Connection, app: LoanApplication, pd_: 
     )
 
 
-def _apply(world: World, row: int, version_id: int, accept: bool) -> str:
-    """One borrower's application from draft to accepted, declined or rejected; its state.
-    Deciding and offering is one transaction, the borrower's answer another."""
+def decide(
+    world: World, row: int, version_id: int, *, amount_fen: int, term: int, offer: bool = True
+) -> tuple[int, str]:
+    """One borrower's application from draft to approved (and offered, with ``offer``) or
+    rejected, in one transaction; (application id, state)."""
     assert world.borrowers is not None
     cid = int(world.borrower_ids[row])
     b = world.borrowers
@@ -109,8 +117,8 @@ def _apply(world: World, row: int, version_id: int, accept: bool) -> str:
             conn,
             customer_id=cid,
             product_version_id=version_id,
-            amount_fen=int(b.amount_fen[row]),
-            term=int(b.term[row]),
+            amount_fen=amount_fen,
+            term=term,
             purpose=purpose.value,
             actor=me,
             clock=world.clock,
@@ -131,11 +139,22 @@ def _apply(world: World, row: int, version_id: int, accept: bool) -> str:
         if app.state == "manual_review":
             _decide_referral(world, conn, app, float(b.pd[row]))
             app = applications.get_application(conn, application_id=app.id)
-        if app.state == "approved":
+        if app.state == "approved" and offer:
             applications.make_offer(conn, application_id=app.id, actor=SYSTEM, clock=world.clock)
         return app.id, app.state
 
-    app_id, state = run_in_transaction(world.engine, decided)
+    return run_in_transaction(world.engine, decided)
+
+
+def _apply(world: World, row: int, version_id: int, accept: bool) -> str:
+    """One borrower's application from draft to accepted, declined or rejected; its state.
+    Deciding and offering is one transaction, the borrower's answer another."""
+    assert world.borrowers is not None
+    cid = int(world.borrower_ids[row])
+    b = world.borrowers
+    app_id, state = decide(
+        world, row, version_id, amount_fen=int(b.amount_fen[row]), term=int(b.term[row])
+    )
     if state != "approved":
         return state
 
@@ -168,12 +187,9 @@ def loan_applications(world: World) -> None:
         return
     world.at(10)
     with world.engine.connect() as conn:
-        busy = _busy(conn)
+        busy = busy_customers(conn)
         version_id = products.get_product(conn, code=world.product_code).version_id
-    free = np.array(
-        [i for i, cid in enumerate(world.borrower_ids.tolist()) if cid not in busy],
-        dtype=np.int64,
-    )
+    free = free_rows(world, busy)
     n = min(int(world.rng.poisson(world.config.apply_rate * len(free))), len(free))
     chosen = world.rng.choice(free, size=n, replace=False) if n else free[:0]
     accepts = world.rng.random(n) < world.config.accept_rate

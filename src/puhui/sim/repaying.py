@@ -16,6 +16,7 @@ from sqlalchemy import Connection, and_, func, select
 from puhui.db.engine import run_in_transaction
 from puhui.identity.audit import Actor
 from puhui.lending import debit_channel, servicing
+from puhui.lending.accounts import company_funded
 from puhui.lending.models import installment_unpaid_fen, installments, loans
 from puhui.sim.world import World
 
@@ -60,8 +61,8 @@ def disbursements(world: World) -> None:
 
 
 def _due(conn: Connection, world: World) -> list[tuple[int, int, int, int]]:
-    """(loan id, customer id, first unpaid installment, amount due) of live loans with
-    something due by today."""
+    """(loan id, customer id, first unpaid installment, amount due) of live company-funded
+    loans with something due by today (marketplace borrowers pay into custody: ``market``)."""
     unpaid = installment_unpaid_fen()
     rows = conn.execute(
         select(
@@ -74,6 +75,7 @@ def _due(conn: Connection, world: World) -> list[tuple[int, int, int, int]]:
         .where(
             and_(
                 loans.c.state.in_(("disbursed", "active")),
+                company_funded(),
                 installments.c.due_date <= world.today,
                 unpaid > 0,  # type: ignore[operator]
             )
@@ -113,7 +115,7 @@ def manual_payments(world: World) -> None:
         due = {loan_id: seq for loan_id, _c, seq, _a in _due(conn, world)}
         live = conn.execute(
             select(loans.c.id, loans.c.customer_id)
-            .where(loans.c.state.in_(("disbursed", "active")))
+            .where(loans.c.state.in_(("disbursed", "active")), company_funded())
             .order_by(loans.c.id)
         ).all()
     for loan_id, customer_id in live:

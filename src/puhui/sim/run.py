@@ -55,7 +55,7 @@ def run(
             days=config.days,
             last_date=world.today,
             counts=world.counts,
-            missing=sorted(world.missing | set(days.NOT_YET)),
+            missing=sorted(world.missing | set(days.not_simulated(config))),
         )
         digest = book_digest(conn)
     return Result(world, summary, digest)

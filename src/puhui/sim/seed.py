@@ -21,8 +21,10 @@ from puhui.core.errors import PuhuiError
 from puhui.custody import flows
 from puhui.db.engine import run_in_transaction
 from puhui.identity import passwords, risk, roles, staff
+from puhui.identity.audit import Actor
 from puhui.lending import accounts, calendar, products
 from puhui.lending.product_terms import ProductTerms
+from puhui.ops import channels, leads
 from puhui.sim import bulk, population
 from puhui.sim.world import SIM_ACTOR, Login, World
 
@@ -234,7 +236,52 @@ def seed_investors(world: World, progress: Progress) -> None:
         progress("investors", k + 1, n)
 
 
+#: The channels investors found the platform through (运营渠道), with their share of leads.
+CHANNELS: tuple[tuple[str, str, float], ...] = (
+    ("flyer", "社区宣传单（演示）", 0.3),
+    ("event", "理财沙龙（演示）", 0.2),
+    ("campaign", "线上推广（演示）", 0.35),
+    ("referral", "老客推荐（演示）", 0.15),
+)
+
+
+def seed_leads(world: World, progress: Progress) -> None:
+    """Operations' channels, and every investor as a lead of the channel that found them
+    (their landing form comes before registration), then the daily sync links each lead to the
+    customer it became and moves it to the stage reached. One transaction."""
+    assert world.investors is not None
+    n = len(world.investor_ids)
+    if not n:
+        return
+    progress("leads", 0, n)
+    shares = np.array([share for _k, _n, share in CHANNELS])
+    drawn = world.rng.choice(len(CHANNELS), size=n, p=shares / shares.sum())
+    ops = Actor(f"staff:{world.staff_ids['operations_manager']}")
+    people = world.investors.people
+
+    def work(conn: Connection) -> int:
+        codes = [
+            channels.create(conn, kind=kind, name=name, actor=ops, clock=world.clock).code
+            for kind, name, _share in CHANNELS
+        ]
+        for k in range(n):
+            leads.capture(
+                conn,
+                keys=world.keys,
+                channel_code=codes[int(drawn[k])],
+                name=str(people.name[k]),
+                phone=str(people.phone[k]),
+                clock=world.clock,
+            )
+        return leads.sync(conn, clock=world.clock)
+
+    world.count("ops_leads_synced", run_in_transaction(world.engine, work))
+    world.count("ops_leads_captured", n)
+    progress("leads", n, n)
+
+
 def seed(world: World, progress: Progress) -> None:
     seed_company(world, progress)
     seed_people(world, progress)
     seed_investors(world, progress)
+    seed_leads(world, progress)

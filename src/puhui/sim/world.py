@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from argon2 import PasswordHasher
@@ -50,6 +51,10 @@ class SimConfig:
     accept_rate: float = 0.85
     #: Where the custody bank's daily statements are kept.
     statement_dir: Path = Path("statements")
+    #: Simulate the marketplace (listings, bids, auto-invest, claim transfers) when the product
+    #: is seeded. Off by default until marketplace money moves through custody instructions:
+    #: until then the custody reconciliation reports its sub-account movements as breaks.
+    marketplace: bool = False
     #: Start with one loan per borrower made by ``lending.bulk`` (``sim.book``); None: when
     #: there are at least ``BULK_BOOK_FROM`` borrowers. The small demo keeps the service path.
     book_at_start: bool | None = None
@@ -97,6 +102,10 @@ class World:
     counts: dict[str, int] = field(default_factory=dict)
     #: steps left out because the domain function they need does not exist in this tree
     missing: set[str] = field(default_factory=set)
+    #: investors enrolled in the marketplace's auto-invest
+    auto_investors: set[int] = field(default_factory=set)
+    #: the monthly report's items computed at each month end, by period ("2026-01")
+    month_reports: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     #: days since the start: the simulated day is ``config.start + day_index``
     day_index: int = 0
