@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from puhui.core.errors import ValidationError
 from puhui.db.engine import run_in_transaction
 from puhui.identity import customers, roles, staff
 from puhui.identity.models import customers as customers_table
+from puhui.identity.models import role_permissions
+from puhui.identity.models import roles as roles_table
 
 from .conftest import ACTOR, ALICE, BOB, new_customer, new_staff
 
@@ -110,3 +112,38 @@ def test_team_scope_sees_only_its_teams_customers(engine, keys, clock):
     assert seen(director) == {a}  # the wealth center and every team below it
     assert seen(ops) == {a, b}
     assert seen(auditor) == set()
+
+
+def test_a_grant_added_by_a_later_release_reaches_a_seeded_database(engine):
+    run_in_transaction(engine, roles.ensure_catalog)
+    advisor = next(r for r in roles.BUILTIN_ROLES if r.code == "financial_advisor")
+    permission = sorted(advisor.permissions)[0]
+
+    def granted(c) -> bool:
+        role_id = c.execute(
+            select(roles_table.c.id).where(roles_table.c.code == advisor.code)
+        ).scalar_one()
+        return (
+            c.execute(
+                select(role_permissions.c.permission).where(
+                    role_permissions.c.role_id == role_id,
+                    role_permissions.c.permission == permission,
+                )
+            ).first()
+            is not None
+        )
+
+    def drop(c) -> None:  # the database as an earlier release, without that grant, left it
+        role_id = c.execute(
+            select(roles_table.c.id).where(roles_table.c.code == advisor.code)
+        ).scalar_one()
+        c.execute(
+            delete(role_permissions).where(
+                role_permissions.c.role_id == role_id, role_permissions.c.permission == permission
+            )
+        )
+
+    run_in_transaction(engine, drop)
+    assert not run_in_transaction(engine, granted)
+    run_in_transaction(engine, roles.ensure_catalog)
+    assert run_in_transaction(engine, granted)

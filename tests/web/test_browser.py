@@ -87,6 +87,20 @@ def phone_page(browser: Browser, live: Live) -> Page:
     return context.new_page()
 
 
+def signed_in_on_phone(browser: Browser, live: Live, phone: str, password: str) -> Page:
+    """A phone page signed in as a customer by SMS code and password, on the account page."""
+    page = phone_page(browser, live)
+    page.goto("/m/login")
+    page.fill("#f-phone", phone)
+    page.click("button[value=login]")
+    expect(page.locator("#code-status-login")).to_contain_text("验证码")
+    page.fill("#f-code", live.site.sms.last_code(phone) or "")
+    page.fill("#f-password", password)
+    page.click("form[action='/m/login'] button[type=submit]:not([value])")
+    expect(page.locator("h1")).to_have_text("我的账户")
+    return page
+
+
 def test_debian_chromium_launches(browser):
     """Playwright speaks to this Chromium: a version drift that breaks the protocol fails here."""
     installed = subprocess.run(

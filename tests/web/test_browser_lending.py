@@ -17,7 +17,7 @@ from puhui.lending import calendar, debit_channel
 from puhui.lending.models import loans
 
 from .conftest import ALICE, PASSWORD, Site
-from .test_browser import live, no_horizontal_scroll, phone_page, shots
+from .test_browser import live, no_horizontal_scroll, shots, signed_in_on_phone
 from .test_lending_pages import IRR_LABEL, borrower, paid_out
 
 __all__ = ["live", "shots"]  # the fixtures this test borrows from test_browser
@@ -27,15 +27,7 @@ def test_a_borrower_applies_signs_and_repays_on_a_phone(browser, live, shots):
     site = live.site
     with TestClient(site.app, follow_redirects=False) as client:  # a second device
         cid = borrower(Site(site.app, client, site.engine, site.clock))
-    page = phone_page(browser, live)
-    page.goto("/m/login")
-    page.fill("#f-phone", ALICE.phone)
-    page.click("button[value=login]")
-    expect(page.locator("#code-status-login")).to_contain_text("验证码")
-    page.fill("#f-code", site.sms.last_code(ALICE.phone) or "")
-    page.fill("#f-password", PASSWORD)
-    page.click("form[action='/m/login'] button[type=submit]:not([value])")
-    expect(page.locator("h1")).to_have_text("我的账户")
+    page = signed_in_on_phone(browser, live, ALICE.phone, PASSWORD)
 
     page.goto("/m/borrow")
     no_horizontal_scroll(page)

@@ -78,6 +78,19 @@ def create_app(*, engine: Engine | None = None, clock: Clock | None = None) -> F
     from puhui.api import lending
 
     app.include_router(lending.router)
+    from puhui.api import credit_line
+
+    app.include_router(credit_line.router)
+    from puhui.api import marketplace
+
+    app.include_router(marketplace.router)
+    from puhui.api import compliance
+
+    app.include_router(compliance.router)
+    from puhui.api import ops
+
+    app.include_router(ops.admin)
+    app.include_router(ops.public)
     from puhui import web
 
     web.install(app)

@@ -42,10 +42,18 @@ PERMISSIONS: dict[str, str] = {
     "loans.service": "post, backdate and reverse repayments; rollovers, write-offs, recoveries",
     "collections.manage": "assign overdue loans to collectors",
     "eod.run": "run and inspect the end-of-day batch",
+    "creditlines.read": "see consumer credit lines, their statements and instalment plans",
+    "creditlines.manage": "grant, adjust, raise, freeze, unfreeze and close consumer credit lines",
     "finance.read": "see custody and company books",
     "finance.reconcile": "run and resolve reconciliations",
     "operations.manage": "run campaigns, content and daily operations",
+    "marketplace.read": "see marketplace listings, bids, notes and the risk reserve",
+    "marketplace.manage": "create, publish, close and expire marketplace listings",
+    "ops.read": "see leads, events, ownership and performance within the team hierarchy",
+    "ops.write": "work leads, tasks, events and customer ownership within the team hierarchy",
     "compliance.read": "see disclosures, AML cases and regulator reports",
+    "compliance.manage": "publish disclosures and major events, run checks, resolve alerts",
+    "aml.manage": "decide and file AML cases and reports, keep the watch list, export the feed",
     "hr.manage": "maintain the staff directory",
     "staff.read": "list staff accounts",
     "staff.manage": "create, disable and unlock staff accounts, revoke their sessions",
@@ -84,12 +92,43 @@ BUILTIN_ROLES: tuple[RoleDef, ...] = (
         "loans.disburse",
         "loans.service",
         "eod.run",
+        "creditlines.read",
     ),
     _role("hr_admin", "人事行政 HR and administration", "none", "hr.manage", "staff.read"),
-    _role("sales_director", "销售总监 Sales director", "team", "customers.read", "customers.write"),
-    _role("team_manager", "团队经理 Team manager", "team", "customers.read", "customers.write"),
-    _role("account_manager", "客户经理 Account manager", "team", "customers.read"),
-    _role("financial_advisor", "理财顾问 Financial advisor", "team", "customers.read"),
+    _role(
+        "sales_director",
+        "销售总监 Sales director",
+        "team",
+        "customers.read",
+        "customers.write",
+        "ops.read",
+        "ops.write",
+    ),
+    _role(
+        "team_manager",
+        "团队经理 Team manager",
+        "team",
+        "customers.read",
+        "customers.write",
+        "ops.read",
+        "ops.write",
+    ),
+    _role(
+        "account_manager",
+        "客户经理 Account manager",
+        "team",
+        "customers.read",
+        "ops.read",
+        "ops.write",
+    ),
+    _role(
+        "financial_advisor",
+        "理财顾问 Financial advisor",
+        "team",
+        "customers.read",
+        "ops.read",
+        "ops.write",
+    ),
     _role(
         "operations_director",
         "运营总监 Operations director",
@@ -97,6 +136,8 @@ BUILTIN_ROLES: tuple[RoleDef, ...] = (
         "customers.read",
         "operations.manage",
         "risk.configure",
+        "ops.read",
+        "ops.write",
     ),
     _role(
         "operations_manager",
@@ -104,8 +145,19 @@ BUILTIN_ROLES: tuple[RoleDef, ...] = (
         "all",
         "customers.read",
         "operations.manage",
+        "marketplace.read",
+        "marketplace.manage",
+        "ops.read",
+        "ops.write",
     ),
-    _role("operations_specialist", "运营专员 Operations specialist", "all", "customers.read"),
+    _role(
+        "operations_specialist",
+        "运营专员 Operations specialist",
+        "all",
+        "customers.read",
+        "ops.read",
+        "ops.write",
+    ),
     _role("technology_engineer", "技术中心 Engineer", "none"),
     _role(
         "risk_officer",
@@ -123,12 +175,21 @@ BUILTIN_ROLES: tuple[RoleDef, ...] = (
         "all",
         "customers.read",
         "loans.read",
+        "marketplace.read",
         "loans.review",
         "loans.approve",
         "collections.manage",
+        "creditlines.read",
+        "creditlines.manage",
     ),
     _role(
-        "collector", "催收专员 Collector", "all", "customers.read", "loans.read", "loans.collect"
+        "collector",
+        "催收专员 Collector",
+        "all",
+        "customers.read",
+        "loans.read",
+        "loans.collect",
+        "creditlines.read",
     ),
     _role(
         "compliance_officer",
@@ -138,6 +199,8 @@ BUILTIN_ROLES: tuple[RoleDef, ...] = (
         "customers.unmask",
         "kyc.review",
         "compliance.read",
+        "compliance.manage",
+        "aml.manage",
     ),
     _role("system_admin", "系统管理员 System admin", "none", "staff.read", "staff.manage"),
     _role("security_admin", "安全管理员 Security admin", "none", "staff.read", "roles.manage"),
@@ -204,10 +267,27 @@ def _ids(conn: Connection, table: Table) -> dict[str, int]:
     return {r.code: r.id for r in conn.execute(select(table.c.code, table.c.id))}
 
 
-def ensure_catalog(conn: Connection) -> None:
-    """Write the built-in permissions, roles, org units and positions (idempotent)."""
+def _catalog_complete(conn: Connection) -> bool:
     have_roles = _ids(conn, roles)
-    if len(have_roles) >= len(BUILTIN_ROLES) and all(r.code in have_roles for r in BUILTIN_ROLES):
+    if not all(r.code in have_roles for r in BUILTIN_ROLES):
+        return False
+    granted = set(
+        conn.execute(
+            select(roles.c.code, role_permissions.c.permission).join(
+                role_permissions, role_permissions.c.role_id == roles.c.id
+            )
+        ).tuples()
+    )
+    return all((r.code, p) in granted for r in BUILTIN_ROLES for p in r.permissions)
+
+
+def ensure_catalog(conn: Connection) -> None:
+    """Write the built-in permissions, roles, org units and positions (idempotent).
+
+    A release that adds a permission to a built-in role (a new domain's ``ops.read``) must reach
+    databases seeded by an earlier release too, so the short cut is taken only when every
+    built-in grant is already there, not merely every role."""
+    if _catalog_complete(conn):
         return
     _insert_missing(
         conn, permissions, [{"code": c, "description": d} for c, d in PERMISSIONS.items()]

@@ -87,12 +87,19 @@ def install(app: FastAPI) -> None:
         admin_customers,
         admin_finance,
         admin_home,
+        compliance_admin,
+        credit_line_admin,
+        credit_line_customer,
         customer_auth,
         customer_credit,
         customer_money,
         customer_pages,
+        disclosure,
         lending_admin,
         lending_customer,
+        marketplace_admin,
+        marketplace_customer,
+        ops_admin,
     )
 
     for module in (
@@ -101,12 +108,19 @@ def install(app: FastAPI) -> None:
         customer_money,
         customer_credit,
         lending_customer,
+        credit_line_customer,
         admin_home,
         admin_customers,
         admin_finance,
         admin_credit,
         admin_audit,
         lending_admin,
+        credit_line_admin,
+        marketplace_customer,
+        marketplace_admin,
+        disclosure,
+        compliance_admin,
+        ops_admin,
     ):
         app.include_router(module.router)
     app.mount("/assets", StaticFiles(directory=STATIC), name="web-assets")

@@ -20,6 +20,10 @@ for _module in (
     "puhui.credit.models",
     "puhui.events.models",
     "puhui.openplatform.models",
+    "puhui.ops.models",
+    "puhui.compliance.models",
+    "puhui.marketplace.models",
+    "puhui.lending.credit_line.models",
 ):
     importlib.import_module(_module)
 
