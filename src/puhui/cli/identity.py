@@ -16,6 +16,7 @@ from puhui.identity import audit, sealed, staff
 from puhui.identity.audit import Actor
 from puhui.identity.crypto import DEV_KEY_FILE, Keyring, load_dev_keyring
 from puhui.identity.models import SEALED_TABLES
+from puhui.openplatform.models import partner_keys
 
 audit_app = typer.Typer(help="The tamper-evident audit log.", no_args_is_help=True)
 staff_app = typer.Typer(help="Back-office staff accounts.", no_args_is_help=True)
@@ -125,7 +126,7 @@ def rotate_cmd(
     engine = open_engine(database)
 
     def work(c):  # type: ignore[no-untyped-def]
-        done = sealed.rotate(c, keys, SEALED_TABLES)
+        done = sealed.rotate(c, keys, (*SEALED_TABLES, (partner_keys, "master_key_id")))
         audit.record(
             c,
             actor=_cli_actor(),

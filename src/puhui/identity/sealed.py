@@ -75,24 +75,30 @@ def update_sealed(
 def rotate(
     conn: Connection,
     keys: Keyring,
-    tables: tuple[Table, ...],
+    tables: tuple[Table | tuple[Table, str], ...],
     *,
     progress: Callable[[str, int], None] | None = None,
 ) -> int:
-    """Re-wrap every data key not yet under the active master key; how many were."""
+    """Re-wrap every data key not yet under the active master key; how many were.
+
+    A table names its master-key column ``key_id`` unless given as ``(table, column)``: the
+    open platform's partner keys keep the partner's own key id in ``key_id`` and the master
+    key's in ``master_key_id``."""
     done = 0
-    for table in tables:
+    for entry in tables:
+        table, column = entry if isinstance(entry, tuple) else (entry, "key_id")
+        master = table.c[column]
         rows = conn.execute(
-            select(table.c.id, table.c.wrapped_key, table.c.key_id).where(
-                table.c.key_id != keys.active_id
+            select(table.c.id, table.c.wrapped_key, master.label("master")).where(
+                master != keys.active_id
             )
         ).all()
         for r in rows:
-            new = crypto.rewrap(keys, table.name, r.id, WrappedKey(r.wrapped_key, r.key_id))
+            new = crypto.rewrap(keys, table.name, r.id, WrappedKey(r.wrapped_key, r.master))
             conn.execute(
                 update(table)
                 .where(table.c.id == r.id)
-                .values(wrapped_key=new.wrapped, key_id=new.key_id)
+                .values({"wrapped_key": new.wrapped, column: new.key_id})
             )
             done += 1
             if progress is not None:
