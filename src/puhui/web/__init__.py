@@ -87,6 +87,8 @@ def install(app: FastAPI) -> None:
         admin_customers,
         admin_finance,
         admin_home,
+        admin_partners,
+        admin_staff,
         compliance_admin,
         credit_line_admin,
         credit_line_customer,
@@ -121,6 +123,8 @@ def install(app: FastAPI) -> None:
         disclosure,
         compliance_admin,
         ops_admin,
+        admin_staff,
+        admin_partners,
     ):
         app.include_router(module.router)
     app.mount("/assets", StaticFiles(directory=STATIC), name="web-assets")
