@@ -94,6 +94,7 @@ notes = Table(
     Column("parent_note_id", BigInteger, nullable=True),
     Index("ix_mkt_notes_loan_id", "loan_id", "status"),
     Index("ix_mkt_notes_lender_id", "lender_id", "status"),
+    Index("ix_mkt_notes_parent_note_id", "parent_note_id"),  # migration 0017
 )
 
 distributions = Table(
