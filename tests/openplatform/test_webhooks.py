@@ -7,8 +7,10 @@ from __future__ import annotations
 import time
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import select
 
+from puhui.core.errors import Conflict
 from puhui.db.engine import run_in_transaction
 from puhui.events import application_key, emit
 from puhui.openplatform import signing, webhooks
@@ -120,6 +122,13 @@ def test_failures_are_retried_with_exponential_backoff_then_given_up_and_redeliv
     assert len(attempts) == webhooks.MAX_ATTEMPTS + 1
     assert [a["outcome"] for a in attempts[-2:]] == ["failed", "succeeded"]
     assert attempts[-1]["trigger"] == "manual" and attempts[0]["status_code"] == 503
+    # the back office redelivers only a failed delivery: this one succeeded, so it is refused
+    # by the UPDATE's own condition and stays as it is
+    with world.platform.engine.begin() as c, pytest.raises(Conflict) as refused:
+        webhooks.redeliver(c, delivery_id=delivery_id, clock=clock, only_from=("failed",))
+    assert refused.value.code == "redelivery_refused"
+    [row] = deliveries(world)
+    assert (row.status, row.attempts) == ("succeeded", 1)
 
 
 def test_jitter_spreads_retries_within_a_quarter_of_the_delay():

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import timedelta
@@ -28,7 +28,7 @@ from sqlalchemy import Connection, Engine, and_, exists, func, insert, select, u
 from sqlalchemy.dialects import postgresql, sqlite
 
 from puhui.core.clock import Clock
-from puhui.core.errors import NotFound, ValidationError
+from puhui.core.errors import Conflict, NotFound, ValidationError
 from puhui.db.engine import run_in_transaction
 from puhui.events.dispatcher import dispatch_until_idle
 from puhui.events.outbox import TOPICS, Event
@@ -535,14 +535,25 @@ def attempts_log(
 
 
 def redeliver(
-    conn: Connection, *, delivery_id: int, clock: Clock, partner_id: int | None = None
+    conn: Connection,
+    *,
+    delivery_id: int,
+    clock: Clock,
+    partner_id: int | None = None,
+    only_from: Collection[str] | None = None,
 ) -> Delivery:
     """Queue a delivery again now, with a fresh set of attempts (a failed one, or one the
-    receiver lost); its chain's later deliveries wait for it again."""
-    get_delivery(conn, delivery_id=delivery_id, partner_id=partner_id)
-    conn.execute(
-        update(webhook_deliveries)
-        .where(webhook_deliveries.c.id == delivery_id)
-        .values(status="pending", attempts=0, next_attempt_us=now_us(clock), locked_until_us=None)
+    receiver lost); its chain's later deliveries wait for it again. With ``only_from`` the
+    state is checked in the UPDATE itself, so two simultaneous clicks queue it once."""
+    found = get_delivery(conn, delivery_id=delivery_id, partner_id=partner_id)
+    query = update(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id)
+    if only_from is not None:
+        query = query.where(webhook_deliveries.c.status.in_(tuple(only_from)))
+    done = conn.execute(
+        query.values(
+            status="pending", attempts=0, next_attempt_us=now_us(clock), locked_until_us=None
+        )
     )
+    if done.rowcount == 0:
+        raise Conflict("redelivery_refused", f"the delivery is {found.status}", field="delivery")
     return get_delivery(conn, delivery_id=delivery_id)

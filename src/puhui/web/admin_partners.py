@@ -18,7 +18,7 @@ from fastapi import APIRouter, Request
 from sqlalchemy import Connection, Engine, select
 from starlette.responses import Response
 
-from puhui.core.errors import Conflict, PuhuiError, ValidationError
+from puhui.core.errors import PuhuiError, ValidationError
 from puhui.openplatform import partners, webhooks
 from puhui.openplatform.models import partner_keys
 from puhui.web import nav
@@ -201,12 +201,9 @@ def redeliver(
     v.require(PERMISSION)
 
     def work(c: Connection) -> webhooks.Delivery:
-        found = webhooks.get_delivery(c, delivery_id=delivery_id, partner_id=partner_id)
-        if found.status != "failed":
-            raise Conflict(
-                "redelivery_refused", f"the delivery is {found.status}", field="delivery"
-            )
-        return webhooks.redeliver(c, delivery_id=delivery_id, partner_id=partner_id, clock=clock)
+        return webhooks.redeliver(
+            c, delivery_id=delivery_id, partner_id=partner_id, clock=clock, only_from=("failed",)
+        )
 
     done = attempt(engine, work)
     if done.error is None:
