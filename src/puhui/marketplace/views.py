@@ -20,6 +20,7 @@ from puhui.lending import apr, calendar
 from puhui.lending.models import installments, loans
 from puhui.marketplace import accounts
 from puhui.marketplace.models import (
+    bids,
     claim_offers,
     compensations,
     distributions,
@@ -236,3 +237,25 @@ def own_marketplace_loan(conn: Connection, *, loan_id: int, customer_id: int) ->
     ).first()
     if found is None:
         raise NotFound("loan_not_found", f"no loan {loan_id}", field="loan_id")
+
+
+@dataclass(frozen=True)
+class FrozenBid:
+    id: int
+    listing_id: int
+    amount_fen: int
+    created_at: int
+    title: str
+
+
+def frozen_bids(conn: Connection, *, lender_id: int) -> list[FrozenBid]:
+    """The lender's bids still frozen on open listings, newest first, with the listing's
+    title: what is at stake before a listing funds."""
+    b, x = bids.c, listings.c
+    rows = conn.execute(
+        select(b.id, b.listing_id, b.amount_fen, b.created_at, x.title)
+        .select_from(bids.join(listings, x.id == b.listing_id))
+        .where(b.lender_id == lender_id, b.status == "frozen")
+        .order_by(b.id.desc())
+    )
+    return [FrozenBid(*r) for r in rows]

@@ -17,7 +17,7 @@ from datetime import date
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 from starlette.responses import Response
 
 from puhui.api.credit_line import CreditDep
@@ -26,9 +26,7 @@ from puhui.core.clock import Clock
 from puhui.core.errors import NotFound, PuhuiError, ValidationError
 from puhui.core.money import parse_yuan
 from puhui.credit.policy import CreditPolicy
-from puhui.lending import calendar
 from puhui.lending.credit_line import instalments, service, underwriting, views
-from puhui.lending.credit_line.models import lines
 from puhui.web import credit_line_customer, nav
 from puhui.web.common import ClockDep, EngineDep, attempt, call, missing
 from puhui.web.i18n import N_
@@ -60,15 +58,6 @@ _GRANT_FIELDS = {
 }
 
 
-def _list_lines(c: Connection, clock: Clock, state: str | None) -> list[service.Line]:
-    """The lines, newest first (a read over the domain's table; the domain has no list yet)."""
-    q = select(lines).order_by(lines.c.id.desc()).limit(200)
-    if state:
-        q = q.where(lines.c.state == state)
-    today = calendar.current(c, clock=clock)
-    return [service.view(r, today) for r in c.execute(q)]
-
-
 # --------------------------------------------------------------------------------- lines
 
 
@@ -79,7 +68,7 @@ def _lines_page(
     raw = request.query_params.get("state")
     state = raw if raw in STATES else None
     with engine.connect() as c:
-        found = _list_lines(c, clock, state)
+        found = service.list_lines(c, clock=clock, state=state)
     error: PuhuiError | None = extra.get("error")
     return page(
         request,

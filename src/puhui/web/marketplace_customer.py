@@ -20,7 +20,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from fastapi import APIRouter, Request
-from sqlalchemy import Connection, Engine, Row, select
+from sqlalchemy import Connection, Engine
 from starlette.responses import Response
 
 from puhui.api.idempotency import Idempotency
@@ -32,8 +32,6 @@ from puhui.credit.application import PURPOSE_WORDS
 from puhui.custody import service as custody
 from puhui.identity import risk
 from puhui.marketplace import auto_invest, bids, claims, listings, rules, views
-from puhui.marketplace.models import bids as bids_table
-from puhui.marketplace.models import listings as listings_table
 from puhui.web import nav
 from puhui.web.common import ClockDep, EngineDep, Outcome, attempt, call, missing
 from puhui.web.i18n import N_
@@ -295,20 +293,6 @@ def bid(
 # ------------------------------------------------------------------ my investments
 
 
-def _frozen_bids(c: Connection, customer_id: int) -> list[Row[Any]]:
-    """The lender's bids still frozen on open listings, newest first (with the listing's
-    title): what is at stake before a listing funds."""
-    b, x = bids_table.c, listings_table.c
-    return list(
-        c.execute(
-            select(b.id, b.listing_id, b.amount_fen, b.created_at, x.title)
-            .select_from(bids_table.join(listings_table, x.id == b.listing_id))
-            .where(b.lender_id == customer_id, b.status == "frozen")
-            .order_by(b.id.desc())
-        )
-    )
-
-
 def _portfolio_page(
     request: Request, v: Visitor, engine: Engine, clock: Clock, **extra: Any
 ) -> Response:
@@ -317,7 +301,7 @@ def _portfolio_page(
         days = views.repayment_calendar(c, lender_id=v.customer_id)
         rate = views.xirr(c, lender_id=v.customer_id, clock=clock)
         balance = _lender_balance(c, v.customer_id)
-        frozen = _frozen_bids(c, v.customer_id)
+        frozen = views.frozen_bids(c, lender_id=v.customer_id)
         reserve = views.reserve(c)
     return page(
         request,

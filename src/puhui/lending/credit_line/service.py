@@ -147,6 +147,17 @@ def get(conn: Connection, *, line_id: int, clock: Clock, customer_id: int | None
     return view(row, calendar.current(conn, clock=clock))
 
 
+def list_lines(
+    conn: Connection, *, clock: Clock, state: str | None = None, limit: int = 200
+) -> list[Line]:
+    """The lines, newest first, optionally in one state (the back office's list)."""
+    q = select(lines).order_by(lines.c.id.desc()).limit(limit)
+    if state:
+        q = q.where(lines.c.state == state)
+    today = calendar.current(conn, clock=clock)
+    return [view(r, today) for r in conn.execute(q)]
+
+
 def reread(conn: Connection, line_id: int, clock: Clock) -> Line:
     return get(conn, line_id=line_id, clock=clock)
 
