@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from puhui.cli import app
 from puhui.cli.common import console
 from puhui.core.clock import SYSTEM_CLOCK, business_date
-from puhui.custody import flows
+from puhui.custody import authorisations, flows
 from puhui.custody.bank import Instruction, InstructionKind
 from puhui.custody.sandbox import SandboxBank
 from puhui.custody.service import Role
@@ -74,3 +74,31 @@ def test_reconcile_bank_and_breaks_commands(
     code, out = cli("reconcile", "--date", day, "--statement", str(statement))
     assert code == 2 and "statement_does_not_balance" in out
     assert cli("reconcile", "--date", "yesterday")[0] == 2
+
+
+def test_marketplace_accounts_and_a_standing_authorisation_from_the_cli(
+    engine: Engine, database_url_for_test: str
+) -> None:
+    runner = CliRunner()
+
+    def cli(*args: str, given: str | None = None) -> tuple[int, str]:
+        result = runner.invoke(app, [*args, "--database", database_url_for_test], input=given)
+        return result.exit_code, result.output
+
+    code, out = cli("market", "open-accounts")
+    assert code == 0, out
+    numbers = dict(line.split(": bank sub-account ") for line in out.splitlines()[:2])
+    assert set(numbers) == {"platform_fee", "risk_reserve"}
+    assert cli("market", "open-accounts")[1].splitlines()[:2] == out.splitlines()[:2]
+    reserve = numbers["risk_reserve"]
+    code, out = cli("bank", "set-password", "--account", reserve, given="s3cret\ns3cret\n")
+    assert code == 0 and f"password set for {reserve}" in out
+    bad = cli("bank", "authorise", "--user", "marketplace", "--role", "risk_reserve", given="x\n")
+    assert bad[0] == 2 and "bank_authorisation_invalid" in bad[1]
+    code, out = cli(
+        "bank", "authorise", "--user", "marketplace", "--role", "risk_reserve", given="s3cret\n"
+    )
+    assert code == 0 and "(compensate) on " + reserve in out
+    with engine.connect() as c:
+        [grant] = authorisations.of_user(c, user_ref="marketplace")
+    assert grant.status == "active" and grant.bank_account_no == reserve

@@ -212,6 +212,7 @@ def world(platform):
         "level": "C3",
         "seq": 1,
         "instruction_id": "DP0000000001",
+        "grant_id": "AU0000000001",
         "partner_id": 1,
         "delivery_id": 1,
         "loan_id": 1,

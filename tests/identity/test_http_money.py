@@ -14,6 +14,7 @@ from puhui.custody import flows
 from puhui.custody.models import instructions
 from puhui.custody.sandbox import SandboxBank
 from puhui.identity import audit, otp
+from puhui.identity.models import audit_log
 
 from .conftest import ALICE, BOB, PASSWORD
 
@@ -133,3 +134,48 @@ def test_no_audit_no_money(platform, bank, monkeypatch):
     assert r.status_code == 503 and r.json()["error"]["code"] == "audit_unavailable"
     with platform.engine.connect() as c:
         assert c.execute(select(func.count()).select_from(instructions)).scalar() == 0
+
+
+def grant(platform, h, secret, *, bank_password=BANK_PASSWORD, key=None, totp=None):
+    platform.clock.advance(timedelta(seconds=30))
+    return platform.client.post(
+        "/api/v1/me/custody-authorisations",
+        json={
+            "role": "lender",
+            "totp": totp or otp.totp_now(secret, platform.clock),
+            "authorisation": {"method": "password", "secret": bank_password},
+        },
+        headers={**h, "Idempotency-Key": key or uuid4().hex},
+    )
+
+
+def test_a_standing_authorisation_is_granted_listed_and_revoked(platform, bank):
+    h, secret = with_totp(platform, ALICE)
+    set_bank_password(platform, bank, me(platform, h))
+    wrong = grant(platform, h, secret, bank_password="000000")
+    assert wrong.status_code == 409
+    assert wrong.json()["error"]["code"] == "bank_authorisation_invalid"
+    platform.clock.advance(timedelta(seconds=30))
+    key, code = uuid4().hex, otp.totp_now(secret, platform.clock)
+    made = grant(platform, h, secret, key=key, totp=code)
+    assert made.status_code == 201, made.text
+    body = made.json()
+    assert (body["role"], body["scope"], body["status"]) == ("lender", "invest", "active")
+    assert "*" in body["account"] and body["id"].startswith("AU")
+    assert grant(platform, h, secret, key=key, totp=code).json() == body  # a retry
+    listed = platform.client.get("/api/v1/me/custody-authorisations", headers=h).json()
+    assert [g["id"] for g in listed] == [body["id"]]
+    _, bob = platform.onboard(BOB)
+    path = f"/api/v1/me/custody-authorisations/{body['id']}/revoke"
+    assert platform.client.post(path, headers=bob).status_code == 404
+    gone = platform.client.post(path, headers=h)
+    assert gone.status_code == 200 and gone.json()["status"] == "revoked"
+    assert gone.json()["revoked_us"] is not None
+    with platform.engine.connect() as c:
+        events = c.execute(
+            select(audit_log.c.event_type, func.count())
+            .where(audit_log.c.event_type.in_(("money.authorise", "money.revoke_authorisation")))
+            .group_by(audit_log.c.event_type)
+        ).all()
+    # two grants asked for (the wrong password too: the audit entry comes first), one revoke
+    assert dict(events) == {"money.authorise": 2, "money.revoke_authorisation": 1}

@@ -12,7 +12,9 @@ from sqlalchemy import Connection, insert
 
 from lending import factories
 from puhui.core.clock import Clock
+from puhui.custody import authorisations
 from puhui.custody import service as custody
+from puhui.custody.service import Role
 from puhui.identity import risk
 from puhui.identity.audit import Actor
 from puhui.ledger.codes import TransferCode
@@ -40,15 +42,44 @@ _bank_no = [0]
 
 
 def _open(conn: Connection, clock: Clock, customer_id: int, role: str) -> int:
+    """The sub-account as ``flows.open_account`` records it after the bank opened it, with the
+    standing authorisation (业务授权) ``flows.authorise`` records after the bank granted it."""
     _bank_no[0] += 1
-    custody.ensure_platform_accounts(conn, bank_master="MASTER-0001", clock=clock)
-    return custody.record_account(
+    platform_accounts(conn, clock)
+    ref = accounts.custody_ref(customer_id)
+    acc = custody.record_account(
         conn,
-        user_ref=accounts.custody_ref(customer_id),
+        user_ref=ref,
         role=role,
         bank_account_no=f"T{customer_id:06d}{role[:1]}{_bank_no[0]}",
         clock=clock,
-    ).ledger_account_id
+    )
+    grant(conn, clock, ref, role)
+    return acc.ledger_account_id
+
+
+def grant(conn: Connection, clock: Clock, user_ref: str, role: str) -> None:
+    _bank_no[0] += 1
+    authorisations.record(
+        conn, grant_id=f"AUTEST{_bank_no[0]}", user_ref=user_ref, role=role, clock=clock
+    )
+
+
+def platform_accounts(conn: Connection, clock: Clock) -> None:
+    """The custody master and the marketplace's fee and reserve sub-accounts, the reserve with
+    the platform's standing authorisation to compensate from it."""
+    custody.ensure_platform_accounts(conn, bank_master="MASTER-0001", clock=clock)
+    if accounts.existing_platform_account(conn, Role.RISK_RESERVE) is not None:
+        return
+    for role in accounts.PLATFORM_ROLES:
+        custody.record_account(
+            conn,
+            user_ref=accounts.PLATFORM_REF,
+            role=role,
+            bank_account_no=f"TPLATFORM-{role.value}",
+            clock=clock,
+        )
+    grant(conn, clock, accounts.PLATFORM_REF, Role.RISK_RESERVE)
 
 
 def deposit(conn: Connection, clock: Clock, account_id: int, amount: int, tag: str) -> None:

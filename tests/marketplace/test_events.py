@@ -136,7 +136,7 @@ def test_every_marketplace_action_writes_its_event(engine: Engine, clock: FixedC
             )
         ]
         # 代偿
-        deposit(c, clock, accounts.platform_account(c, Role.RISK_RESERVE, clock=clock), 10**7, "r")
+        deposit(c, clock, accounts.platform_account(c, Role.RISK_RESERVE), 10**7, "r")
         c.execute(update(loans).where(loans.c.id == loan_id).values(dpd=91))
         done = reserve.compensate_from_reserve(c, loan_id=loan_id, actor=SYSTEM, clock=clock)
         assert events(c, "loan.compensated") == [

@@ -144,8 +144,8 @@ def test_whole_schedule_is_distributed_to_the_fen(engine: Engine, clock: FixedCl
             ).all()
         )
         assert by_holder == {holders[0]: 333_300, holders[1]: 333_300, holders[2]: 333_400}
-        fee = get_account(c, accounts.platform_account(c, Role.PLATFORM_FEE, clock=clock))
-        reserve = get_account(c, accounts.platform_account(c, Role.RISK_RESERVE, clock=clock))
+        fee = get_account(c, accounts.platform_account(c, Role.PLATFORM_FEE))
+        reserve = get_account(c, accounts.platform_account(c, Role.RISK_RESERVE))
         received = sum(
             get_account(c, accounts.user_account(c, h, Role.LENDER)).credit_balance - 10_000_000
             for h in holders

@@ -36,7 +36,7 @@ def funded(c, clock) -> tuple[int, int, int, int]:
 def test_reserve_compensates_pro_rata_within_its_balance(engine: Engine, clock: FixedClock) -> None:
     with engine.begin() as c:
         loan_id, a, b, _ = funded(c, clock)
-        fund = accounts.platform_account(c, Role.RISK_RESERVE, clock=clock)
+        fund = accounts.platform_account(c, Role.RISK_RESERVE)
         deposit(c, clock, fund, 500_000, "reserve")  # the platform funds its reserve
         shown = views.reserve(c)
         # R2 listings: 1% expected loss on 1,000,000 outstanding
@@ -120,7 +120,7 @@ def test_recoveries_after_compensation_repay_the_reserve_first(
         loan_id, a, b, borrower_id = funded(c, clock)
         # the borrower's sub-account holds the proceeds and 5,000 yuan more: enough to repay
         deposit(c, clock, accounts.user_account(c, borrower_id, Role.BORROWER), 500_000, "more")
-        fund = accounts.platform_account(c, Role.RISK_RESERVE, clock=clock)
+        fund = accounts.platform_account(c, Role.RISK_RESERVE)
         deposit(c, clock, fund, 500_000, "reserve")
         c.execute(update(loans).where(loans.c.id == loan_id).values(dpd=91))
         done = reserve.compensate_from_reserve(c, loan_id=loan_id, actor=SYSTEM, clock=clock)
@@ -174,7 +174,7 @@ def test_recoveries_after_compensation_repay_the_reserve_first(
 def test_a_fully_compensated_note_pays_the_reserve_only(engine: Engine, clock: FixedClock) -> None:
     with engine.begin() as c:
         loan_id, a, b, _ = funded(c, clock)
-        fund = accounts.platform_account(c, Role.RISK_RESERVE, clock=clock)
+        fund = accounts.platform_account(c, Role.RISK_RESERVE)
         deposit(c, clock, fund, 5_000_000, "reserve")
         c.execute(update(loans).where(loans.c.id == loan_id).values(dpd=91))
         done = reserve.compensate_from_reserve(c, loan_id=loan_id, actor=SYSTEM, clock=clock)

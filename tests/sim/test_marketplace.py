@@ -1,11 +1,8 @@
 """The simulated marketplace (``SimConfig.marketplace``) on each database: listings are published
 and funded by auto-invest and manual bids, notes are written, repayments are distributed to the
 note holders and a claim changes hands; the company books and the ledger still prove
-themselves, and one seed gives one book.
-
-The custody reconciliation still sees the marketplace's sub-account movements as ledger-only
-breaks, because they are booked without a bank instruction (docs/marketplace.md, "Known gaps");
-the test pins that every open break is one of those, so any other break fails it.
+themselves, every marketplace movement reaches the custody bank and reconciles with no break,
+and one seed gives one book.
 """
 
 from __future__ import annotations
@@ -17,7 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
-from puhui.custody.models import breaks
+from puhui.custody.models import breaks, instructions
 from puhui.db.engine import make_engine
 from puhui.db.migrate import upgrade
 from puhui.identity.crypto import Keyring, new_key_text
@@ -104,13 +101,18 @@ def test_listings_bids_notes_distributions_and_claims(
     assert s.trial_balance[0] == s.trial_balance[1]
     assert s.subledger_differences == {}
     assert s.ledger_problems == [] and s.audit_problems == []
-    # the only breaks are the marketplace's own ledger-only movements (the known gap)
+    # every marketplace movement went to the bank as an instruction under a standing
+    # authorisation and succeeded; the bank and the ledger agree on every day, with no break
     with engine.connect() as c:
-        open_ones = c.execute(
-            select(breaks.c.kind, breaks.c.match_key).where(breaks.c.status == "open")
+        ever = c.execute(select(func.count()).select_from(breaks)).scalar_one()
+        mkt = c.execute(
+            select(instructions.c.status, func.count())
+            .where(instructions.c.queue_seq.is_not(None))
+            .group_by(instructions.c.status)
         ).all()
-    assert all(kind == "ledger_only" and key.startswith("mkt-") for kind, key in open_ones)
-    assert set(s.compliance_alerts) <= {"CUS-ACC-01"}
+    assert ever == 0
+    assert dict(mkt).keys() == {"succeeded"} and dict(mkt)["succeeded"] > 0, mkt
+    assert s.compliance_alerts == {}, s.compliance_alerts
 
 
 def test_the_same_seed_gives_the_same_marketplace(tmp_path: Path) -> None:

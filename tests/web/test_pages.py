@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select
 
-from puhui.custody import flows
+from puhui.custody import authorisations, flows
 from puhui.custody.models import instructions
 from puhui.identity import audit, consents, otp
 
@@ -146,6 +146,27 @@ def test_onboarding_deposit_and_withdrawal(site):
     home = site.get("/m/").text
     assert "¥700.00" in home and 'data-testid="frozen-lender">¥300.00<' in home
     assert {"money.deposit", "money.withdrawal", "custody.open_account"} <= set(audit_events(site))
+    # 业务授权: granted with the bank's password and the authenticator code, then revoked
+    site.clock.advance(timedelta(seconds=30))
+    grant = {"role": "lender", "bank_password": BANK_PASSWORD, "totp": "000000"}
+    refused = site.submit("/m/money", "/m/money/authorisations", grant)
+    assert refused.status_code == 400 and 'data-grant="' not in refused.text
+    grant["totp"] = otp.totp_now(secret, site.clock)
+    assert site.submit("/m/money", "/m/money/authorisations", grant).status_code == 303
+    page = site.get("/m/money").text
+    grant_id = re.search(r'data-grant="(AU[0-9a-f]+)"', page).group(1)
+    assert "有效" in page and 'name="bank_password"' not in page.split('id="authorisations"')[1]
+    with site.engine.connect() as c:
+        made = authorisations.get(c, grant_id)
+    assert (made.role, made.scope, made.status) == ("lender", "invest", "active")
+    revoke = f"/m/money/authorisations/{grant_id}/revoke"
+    # money is frozen (the withdrawal): the grant cannot go until it settles
+    assert site.submit("/m/money", revoke, {}).status_code == 400
+    site.bank.settle()
+    site.clock.advance(timedelta(minutes=2))
+    flows.settle(site.engine, site.bank, clock=site.clock)
+    assert site.submit("/m/money", revoke, {}).status_code == 303
+    assert "已撤销" in site.get("/m/money").text
 
 
 def test_a_wrong_amount_is_shown_beside_its_field(site):

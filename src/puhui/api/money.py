@@ -29,7 +29,7 @@ from puhui.api.identity import (
 )
 from puhui.core.clock import Clock
 from puhui.core.errors import NotFound
-from puhui.custody import flows
+from puhui.custody import authorisations, flows
 from puhui.custody import service as custody
 from puhui.custody.bank import AuthMethod, Authorisation, CustodyBank, InstructionKind
 from puhui.custody.sandbox import SandboxBank
@@ -38,6 +38,7 @@ from puhui.identity import audit, auth, customers
 from puhui.identity.audit import Actor
 from puhui.identity.crypto import Keyring
 from puhui.identity.identifiers import mask_card
+from puhui.marketplace import accounts as market_accounts
 
 router = APIRouter(prefix="/api/v1", tags=["money"])
 Role = Literal["lender", "borrower"]
@@ -288,3 +289,171 @@ def own_instruction(
     if record is None or record.user_ref != user_ref(customer_id):
         raise NotFound("instruction_not_found", "no such instruction")
     return record
+
+
+class GrantIn(Body):
+    role: Literal["lender", "borrower", "guarantor"]
+    totp: Annotated[str, Field(pattern=r"^\d{6}$")]
+    authorisation: BankAuthorisation
+
+
+class GrantOut(BaseModel):
+    id: str
+    role: str
+    account: str
+    scope: str
+    status: str
+    created_us: int
+    revoked_us: int | None
+
+
+def _grant_out(g: authorisations.Grant) -> GrantOut:
+    return GrantOut(
+        id=g.id,
+        role=g.role,
+        account=mask_card(g.bank_account_no),
+        scope=g.scope,
+        status=g.status,
+        created_us=g.created_us,
+        revoked_us=g.revoked_us,
+    )
+
+
+def grant_authorisation(
+    engine: Engine,
+    bank: CustodyBank,
+    *,
+    keys: Keyring,
+    customer_id: int,
+    role: str,
+    totp: str,
+    authorisation: Authorisation,
+    actor: Actor,
+    clock: Clock,
+) -> authorisations.Grant:
+    """业务授权: TOTP and the audit entry first (as for any fund operation), then the grant at
+    the bank with the customer's own password or code. Shared with the web pages."""
+    transact(
+        engine,
+        lambda c: auth.authorise_funds(
+            c,
+            keys=keys,
+            customer_id=customer_id,
+            totp=totp,
+            event="money.authorise",
+            detail={"role": role},
+            actor=actor,
+            clock=clock,
+        ),
+    )
+    return flows.authorise(
+        engine,
+        bank,
+        user_ref=user_ref(customer_id),
+        role=role,
+        authorisation=authorisation,
+        clock=clock,
+    )
+
+
+@router.post(
+    "/me/custody-authorisations",
+    status_code=201,
+    response_model=GrantOut,
+    dependencies=[MoneyLimit],
+)
+def authorise(
+    body: GrantIn,
+    who: Customer,
+    idem: Idempotent,
+    engine: EngineDep,
+    clock: ClockDep,
+    keys: KeysDep,
+    bank: BankDep,
+) -> Response:
+    """Grant the custody bank a standing authorisation (业务授权) for the platform's
+    instructions out of one sub-account: a lender's bids posted at full funding and claims
+    bought, a borrower's repayments passed to the note holders, a guarantor's 代偿."""
+    method = AuthMethod.PASSWORD if body.authorisation.method == "password" else AuthMethod.OTP
+
+    def work(_: Connection) -> GrantOut:
+        grant = grant_authorisation(
+            engine,
+            bank,
+            keys=keys,
+            customer_id=who.customer_id,
+            role=body.role,
+            totp=body.totp,
+            authorisation=Authorisation(method, body.authorisation.secret),
+            actor=who.actor,
+            clock=clock,
+        )
+        return _grant_out(grant)
+
+    return idem.run(work, status_code=201)
+
+
+@router.get("/me/custody-authorisations", response_model=list[GrantOut])
+def my_authorisations(who: Customer, engine: EngineDep) -> list[GrantOut]:
+    with engine.connect() as c:
+        return [
+            _grant_out(g) for g in authorisations.of_user(c, user_ref=user_ref(who.customer_id))
+        ]
+
+
+@router.post(
+    "/me/custody-authorisations/{grant_id}/revoke",
+    response_model=GrantOut,
+    dependencies=[MoneyLimit],
+)
+def revoke(
+    grant_id: Annotated[str, Field(max_length=48)],
+    who: Customer,
+    engine: EngineDep,
+    clock: ClockDep,
+    bank: BankDep,
+) -> GrantOut:
+    """Withdraw a grant; refused while the platform still needs it (frozen bids, money on its
+    way to the bank, a marketplace loan still being repaid)."""
+    return _grant_out(
+        revoke_authorisation(
+            engine,
+            bank,
+            customer_id=who.customer_id,
+            grant_id=grant_id,
+            actor=who.actor,
+            clock=clock,
+        )
+    )
+
+
+def revoke_authorisation(
+    engine: Engine,
+    bank: CustodyBank,
+    *,
+    customer_id: int,
+    grant_id: str,
+    actor: Actor,
+    clock: Clock,
+) -> authorisations.Grant:
+    """The checks and the audit entry committed first, then the bank. Shared with the web."""
+    ref = user_ref(customer_id)
+
+    def check(c: Connection) -> None:
+        grant = authorisations.get(c, grant_id)
+        if grant.user_ref != ref:
+            raise NotFound("authorisation_not_found", f"no authorisation {grant_id}", field="id")
+        authorisations.require_unused(c, grant_id=grant_id)
+        market_accounts.require_grant_unused(c, customer_id, grant.role)
+        audit.record(
+            c,
+            actor=actor,
+            event="money.revoke_authorisation",
+            object_type="customer",
+            object_id=customer_id,
+            detail={"grant": grant_id},
+            clock=clock,
+        )
+
+    transact(engine, check)
+    return flows.revoke_authorisation(engine, bank, user_ref=ref, grant_id=grant_id, clock=clock)

@@ -19,6 +19,7 @@ from puhui.cli.common import DatabaseOption, console, open_engine, run
 from puhui.core.clock import SYSTEM_CLOCK, business_date
 from puhui.core.money import format_fen
 from puhui.custody import breaks, flows, jobs
+from puhui.custody.bank import AuthMethod, Authorisation
 from puhui.custody.breaks import BreakView, Proposal
 from puhui.custody.reconcile import ReconResult, reconcile
 from puhui.custody.sandbox import SandboxBank
@@ -109,15 +110,51 @@ def settle_cmd(
     ] = 60,
     database: DatabaseOption = None,
 ) -> None:
-    """Let the sandbox bank complete queued instructions, then apply its answers to the ledger."""
+    """Send the platform's queued instructions, let the sandbox bank complete its queue, then
+    apply its answers to the ledger."""
     engine = open_engine(database)
     bank = SandboxBank(engine)
+    sent = run(lambda: flows.send_queued(engine, bank))
     settled = run(bank.settle)
     summary = run(lambda: flows.settle(engine, bank, quiet_seconds=quiet_seconds))
     console.print(
-        f"bank settled {len(settled)} instruction(s); platform checked {summary.checked}: "
+        f"sent {sent.sent} queued instruction(s) ({sent.refused} refused, {sent.waiting} "
+        f"waiting); bank settled {len(settled)}; platform checked {summary.checked}: "
         f"{summary.succeeded} succeeded, {summary.failed} failed, {summary.pending} pending"
     )
+
+
+@bank_app.command("set-password")
+def set_password_cmd(
+    account: Annotated[str, typer.Option("--account", help="The bank sub-account number.")],
+    database: DatabaseOption = None,
+) -> None:
+    """What a holder does on the sandbox bank's own page: set the transaction password."""
+    secret = typer.prompt("transaction password", hide_input=True, confirmation_prompt=True)
+    run(lambda: SandboxBank(open_engine(database)).set_transaction_password(account, secret))
+    console.print(f"password set for {account}")
+
+
+@bank_app.command("authorise")
+def authorise_cmd(
+    user: Annotated[str, typer.Option("--user", help="The holder, e.g. marketplace.")],
+    role: Annotated[str, typer.Option("--role", help="The sub-account's role.")],
+    database: DatabaseOption = None,
+) -> None:
+    """业务授权: grant the bank a standing authorisation for the platform's instructions out
+    of a sub-account, with the holder's transaction password (asked, never echoed)."""
+    secret = typer.prompt("transaction password", hide_input=True)
+    engine = open_engine(database)
+    grant = run(
+        lambda: flows.authorise(
+            engine,
+            SandboxBank(engine),
+            user_ref=user,
+            role=role,
+            authorisation=Authorisation(AuthMethod.PASSWORD, secret),
+        )
+    )
+    console.print(f"granted {grant.id} ({grant.scope}) on {grant.bank_account_no}")
 
 
 @breaks_app.command("list")

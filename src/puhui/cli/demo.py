@@ -46,9 +46,8 @@ MarketplaceOption = Annotated[
     bool,
     typer.Option(
         "--marketplace/--no-marketplace",
-        help="Also simulate the lending marketplace: listings, bids, auto-invest, claim transfers"
-        " (off by default: its money does not yet move through custody instructions, so the"
-        " reconciliation reports breaks).",
+        help="Simulate the lending marketplace too: listings, bids, auto-invest, claim"
+        " transfers, distribution (its money reaches the custody bank as queued instructions).",
     ),
 ]
 StatementDir = Annotated[
@@ -226,7 +225,7 @@ def demo(
     ] = True,
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8000,
     statement_dir: StatementDir = Path("statements"),
-    marketplace: MarketplaceOption = False,
+    marketplace: MarketplaceOption = True,
 ) -> None:
     """Create ./puhui.db, simulate DAYS days ending today, print the figures and the logins,
     then serve the web app and API at http://127.0.0.1:8000."""
@@ -283,7 +282,7 @@ def sim(
             help="Originate the opening book set-based (default: from 10,000 borrowers).",
         ),
     ] = None,
-    marketplace: MarketplaceOption = False,
+    marketplace: MarketplaceOption = True,
 ) -> None:
     """Seed an empty database and simulate DAYS days without serving (benchmarks)."""
     url = database_url(database)

@@ -15,9 +15,10 @@ from sqlalchemy import select
 from puhui.cli.common import DatabaseOption, console, open_engine, run
 from puhui.core.clock import SYSTEM_CLOCK
 from puhui.core.money import format_fen
+from puhui.custody.sandbox import SandboxBank
 from puhui.db.engine import run_in_transaction
 from puhui.identity.audit import Actor
-from puhui.marketplace import auto_invest, jobs, listings, views
+from puhui.marketplace import accounts, auto_invest, jobs, listings, views
 from puhui.marketplace.models import bids, notes
 
 app = typer.Typer(help="Lending marketplace: listings, auto-invest, expiry.", no_args_is_help=True)
@@ -27,6 +28,20 @@ ListingId = Annotated[int, typer.Argument(help="The listing's id.")]
 
 def _yuan(fen: int) -> str:
     return format_fen(fen, grouping=True)
+
+
+@app.command("open-accounts")
+def open_accounts_cmd(database: DatabaseOption = None) -> None:
+    """Open the marketplace's fee and risk-reserve sub-accounts at the (sandbox) custody bank;
+    a rerun is a no-op and relinks accounts an older version recorded under placeholders."""
+    engine = open_engine(database)
+    opened = run(lambda: accounts.open_platform_accounts(engine, SandboxBank(engine)))
+    for acc in opened:
+        console.print(f"{acc.role.value}: bank sub-account {acc.bank_account_no}")
+    console.print(
+        "grant the reserve's standing authorisation at the bank before compensating "
+        "(`puhui bank authorise --user marketplace --role risk_reserve`)"
+    )
 
 
 @app.command("expire")

@@ -27,6 +27,10 @@ class InstructionKind(StrEnum):
 class AuthMethod(StrEnum):
     PASSWORD = "password"  # 交易密码, set by the user at the bank
     OTP = "otp"  # one-time code the bank sent to the user's phone
+    #: 业务授权: the id of a standing authorisation the holder granted the bank earlier with a
+    #: password or code. The platform sends it with instructions it makes on its own initiative
+    #: under that grant (a bid posting at full funding, a repayment distributed to lenders).
+    STANDING = "standing"
 
 
 class BankStatus(StrEnum):
@@ -99,6 +103,15 @@ class CustodyBank(Protocol):
     def withdraw(self, instruction: Instruction) -> BankReply: ...
 
     def transfer(self, instruction: Instruction) -> BankReply: ...
+
+    def authorise(self, account: str, authorisation: Authorisation, *, scope: str) -> BankReply:
+        """业务授权: the holder of ``account`` (by password or code) lets the platform instruct
+        transfers out of it for ``scope``; a ``succeeded`` reply's id is the grant's id."""
+        ...
+
+    def revoke_authorisation(self, grant_id: str) -> BankReply:
+        """Withdraw a standing authorisation; instructions sent under it afterwards are refused."""
+        ...
 
     def query(self, instruction_id: str) -> BankReply:
         """The current status of an instruction; ``not_found`` means it can never apply."""

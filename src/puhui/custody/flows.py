@@ -19,6 +19,7 @@ bank marks the id dead, so the freeze can be released without risk of paying lat
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,10 +28,19 @@ from sqlalchemy import Connection, Engine
 
 from puhui.compliance import aml
 from puhui.core.clock import SYSTEM_CLOCK, Clock
-from puhui.core.errors import ValidationError
-from puhui.custody import service
+from puhui.core.errors import Conflict, NotFound, ValidationError
+from puhui.custody import authorisations, outbox, service
 from puhui.custody._db import now_us
-from puhui.custody.bank import Authorisation, BankReply, BankTimeout, CustodyBank, Instruction
+from puhui.custody.authorisations import Grant
+from puhui.custody.bank import (
+    AuthMethod,
+    Authorisation,
+    BankReply,
+    BankStatus,
+    BankTimeout,
+    CustodyBank,
+    Instruction,
+)
 from puhui.custody.bank import InstructionKind as Kind
 from puhui.custody.service import CustodyAccount, InstructionRecord, Role, Status
 from puhui.db.engine import run_in_transaction
@@ -124,6 +134,115 @@ def transfer(
     return _run(engine, bank, Kind.TRANSFER, spec, instruction_id, authorisation, clock, attempts)
 
 
+def authorise(
+    engine: Engine,
+    bank: CustodyBank,
+    *,
+    user_ref: str,
+    role: Role | str,
+    authorisation: Authorisation | None,
+    clock: Clock = SYSTEM_CLOCK,
+) -> Grant:
+    """业务授权: the holder grants the bank a standing authorisation for the platform's
+    instructions out of their sub-account (with their own password or code, passed through),
+    and the platform keeps the grant's id."""
+    if authorisation is None or not authorisation.secret:
+        raise ValidationError(
+            "authorisation_required",
+            "the user must authorise the grant (password or one-time code)",
+            field="authorisation",
+        )
+    with engine.connect() as c:
+        acc = service.get_account(c, user_ref=user_ref, role=role)
+    if acc.bank_account_no is None:
+        raise Conflict("not_a_bank_account", f"{user_ref}/{role} has no bank sub-account")
+    reply = bank.authorise(
+        acc.bank_account_no, authorisation, scope=authorisations.scope_of(acc.role)
+    )
+    if reply.status is not BankStatus.SUCCEEDED:
+        raise Conflict(
+            f"bank_{reply.reason or reply.status.value}",
+            "the custody bank refused the authorisation",
+            field="authorisation",
+        )
+    return run_in_transaction(
+        engine,
+        lambda c: authorisations.record(
+            c, grant_id=reply.instruction_id, user_ref=user_ref, role=acc.role, clock=clock
+        ),
+    )
+
+
+def revoke_authorisation(
+    engine: Engine, bank: CustodyBank, *, user_ref: str, grant_id: str, clock: Clock = SYSTEM_CLOCK
+) -> Grant:
+    """Withdraw a grant at the bank, then here. Instructions already queued under it that the
+    bank has not taken are refused by the bank and show as breaks: revoking never undoes
+    money the ledger has moved, and a staff member must settle it with the user."""
+    with engine.connect() as c:
+        grant = authorisations.get(c, grant_id)
+    if grant.user_ref != user_ref:
+        raise NotFound("authorisation_not_found", f"no authorisation {grant_id}", field="id")
+    bank.revoke_authorisation(grant_id)
+    return run_in_transaction(
+        engine,
+        lambda c: authorisations.mark_revoked(c, grant_id=grant_id, user_ref=user_ref, clock=clock),
+    )
+
+
+@dataclass(frozen=True)
+class SendSummary:
+    sent: int  # accepted by the bank (processing or already done)
+    refused: int  # refused or failed: the ledger moved money the bank did not (a break)
+    waiting: int  # timed out or without an active grant: still queued
+
+
+def send_queued(
+    engine: Engine,
+    bank: CustodyBank,
+    *,
+    clock: Clock = SYSTEM_CLOCK,
+    bank_accounts: set[str] | None = None,
+    limit: int | None = None,
+) -> SendSummary:
+    """Pass the outbox (``outbox.queue_booked``) to the bank in booking order, each under its
+    payer's standing authorisation.
+
+    An instruction that cannot go now (a timeout: resent under the same id on the next pass; a
+    payer without an active grant) stays queued, and so does every later one paid from an
+    account it touches, since that one may spend what the held-back one brings; the rest of
+    the queue goes on."""
+    with engine.connect() as c:
+        ids = outbox.queued(c, bank_accounts=bank_accounts, limit=limit)
+    sent = refused = waiting = 0
+    held: set[str] = set()  # accounts whose later debits must wait
+    for iid in ids:
+        with engine.connect() as c:
+            record = service.get_instruction(c, iid)
+            grant = authorisations.active_by_account(c, {record.bank_from or ""})
+        if record.status is not Status.QUEUED:
+            continue  # a concurrent sender took it
+        payer, payee = record.bank_from or "", record.bank_to or ""
+        reply: BankReply | None = None
+        if payer not in held and payer in grant:
+            ins = record.to_bank(Authorisation(AuthMethod.STANDING, grant[payer]))
+            with contextlib.suppress(BankTimeout):  # stays queued: resent on the next pass
+                reply = bank.transfer(ins)
+            done = run_in_transaction(
+                engine,
+                lambda c, i=iid, r=reply: service.record_send(
+                    c, instruction_id=i, reply=r, clock=clock
+                ),
+            )
+            if reply is not None:
+                refused += done.status is Status.FAILED
+                sent += done.status is not Status.FAILED
+                continue
+        waiting += 1
+        held.update((payer, payee))
+    return SendSummary(sent, refused, waiting)
+
+
 @dataclass(frozen=True)
 class SettleSummary:
     checked: int
@@ -139,11 +258,13 @@ def settle(
     clock: Clock = SYSTEM_CLOCK,
     quiet_seconds: int = 60,
 ) -> SettleSummary:
-    """Ask the bank about every unfinished instruction and apply its answers to the ledger.
+    """Send the outbox, then ask the bank about every unfinished instruction and apply its
+    answers to the ledger.
 
     Safe to run at any time and as often as wished, also next to running flows: instructions
     sent in the last ``quiet_seconds`` and not yet accepted are left to their flow.
     """
+    send_queued(engine, bank, clock=clock)
     cutoff = now_us(clock) - quiet_seconds * 1_000_000
     with engine.connect() as c:
         ids = service.instructions_to_poll(c, sent_before_us=cutoff)
@@ -192,6 +313,8 @@ def _run(
     record = run_in_transaction(engine, begin)
     if record.status.final:
         return record
+    if record.bank_from:  # the bank must first see what the platform queued on this account
+        send_queued(engine, bank, clock=clock, bank_accounts={record.bank_from})
     send = _sender(bank, record.kind)
     ins = record.to_bank(authorisation)
     for _ in range(max(attempts, 1)):

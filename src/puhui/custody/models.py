@@ -66,7 +66,27 @@ instructions = Table(
     Column("sent_us", BigInteger),
     Column("completed_us", BigInteger),
     Column("updated_us", BigInteger, nullable=False),
+    #: For an instruction queued by a domain transaction (status ``queued``): the order the
+    #: ledger booked it in, which the sender keeps, so the bank applies a credit to an account
+    #: before a later debit that spends it.
+    Column("queue_seq", BigInteger),
     Index("ix_custody_instructions_status", "status"),
+    Index("ix_custody_instructions_queue_seq", "queue_seq"),
+)
+
+authorisations = Table(
+    "custody_authorisations",
+    metadata,
+    #: The bank's id for the grant; what the platform sends in place of a password.
+    Column("id", String(48), primary_key=True),
+    Column("user_ref", String(64), nullable=False),
+    Column("role", String(32), nullable=False),
+    Column("bank_account_no", String(32), nullable=False),
+    Column("scope", String(32), nullable=False),
+    Column("status", String(16), nullable=False),  # active | revoked
+    Column("created_us", BigInteger, nullable=False),
+    Column("revoked_us", BigInteger),
+    Index("ix_custody_authorisations_account", "bank_account_no", "status"),
 )
 
 recon_runs = Table(

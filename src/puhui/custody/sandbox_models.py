@@ -49,11 +49,14 @@ bank_instructions = Table(
     Column("status", String(16), nullable=False),
     Column("request_hash", String(64), nullable=False),
     Column("fault", String(16)),  # an injected failure to apply when it settles
+    #: For an ``authorise`` row (a standing authorisation, 业务授权): what it covers.
+    Column("scope", String(32)),
     Column("reason", String(64)),
     Column("serial", String(32)),
     Column("received_us", BigInteger, nullable=False),
     Column("completed_us", BigInteger),
     Index("ix_sandbox_bank_instructions_status", "status"),
+    Index("ix_sandbox_bank_instructions_received_us", "received_us"),
 )
 
 bank_journal = Table(

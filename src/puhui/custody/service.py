@@ -56,6 +56,8 @@ ROLE_CODES = {
 
 
 class Status(StrEnum):
+    #: booked in the ledger by a domain transaction, waiting for the sender (``outbox``)
+    QUEUED = "queued"
     CREATED = "created"  # recorded (and frozen), the bank not yet heard from
     PROCESSING = "processing"  # the bank accepted it
     UNKNOWN = "unknown"  # the call timed out: poll or retry with the same id
@@ -399,7 +401,11 @@ def record_send(
     means the call timed out, leaving the instruction ``unknown`` until a retry or a poll."""
     row = _locked(conn, instruction_id)
     sent: dict[str, Any] = {"attempts": row["attempts"] + 1, "sent_us": now_us(clock)}
-    if reply is None and not Status(row["status"]).final:
+    # A queued instruction that timed out stays queued and is sent again under the same id:
+    # polling an id the bank never received would mark it dead, and its money has moved in
+    # the ledger already, so it must reach the bank.
+    queued = row["status"] == Status.QUEUED.value
+    if reply is None and not Status(row["status"]).final and not queued:
         sent["status"] = Status.UNKNOWN.value
     return _apply(conn, row, reply, clock, sent)
 
@@ -422,6 +428,11 @@ def _apply(
         pass
     elif reply.status is BankStatus.PROCESSING:
         values["status"] = Status.PROCESSING.value
+    elif reply.status is BankStatus.SUCCEEDED and row["queue_seq"] is not None:
+        # booked in the ledger by the domain transaction that queued it
+        values.update(
+            status=Status.SUCCEEDED.value, bank_serial=reply.serial, completed_us=now_us(clock)
+        )
     elif reply.status is BankStatus.SUCCEEDED:
         pending = row["ledger_pending_id"]
         if pending:

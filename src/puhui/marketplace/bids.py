@@ -122,6 +122,7 @@ def place_bid(
     )
     lender_acc = accounts.user_account(conn, lender_id, Role.LENDER)
     borrower_acc = accounts.user_account(conn, listing.borrower_id, Role.BORROWER)
+    accounts.require_grant(conn, lender_id, Role.LENDER)  # the bank posts it at full funding
     transfer_id = f"mkt-bid-{uuid.uuid4().hex}"
     [result] = create_transfers(
         conn,

@@ -20,6 +20,7 @@ from sqlalchemy import Connection, insert, select, update
 from puhui.compliance import aml
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, NotFound, ValidationError
+from puhui.custody import outbox
 from puhui.custody.service import Role
 from puhui.identity import audit, risk
 from puhui.identity.audit import Actor
@@ -266,19 +267,20 @@ def buy_claim(
     )
     buyer = accounts.user_account(conn, buyer_id, Role.LENDER)
     seller = accounts.user_account(conn, offer.seller_id, Role.LENDER)
+    accounts.require_grant(conn, buyer_id, Role.LENDER)
     reserve = rules.fee_of(offer.fee_fen, config.reserve_share)
     tid = f"mkt-claim-{uuid.uuid4().hex[:20]}"
     legs = [
         (tid, seller, offer.price_fen - offer.fee_fen, TransferCode.CLAIM_TRANSFER),
         (
             f"{tid}-fee",
-            accounts.platform_account(conn, Role.PLATFORM_FEE, clock=clock),
+            accounts.platform_account(conn, Role.PLATFORM_FEE),
             offer.fee_fen - reserve,
             TransferCode.FEE,
         ),
         (
             f"{tid}-reserve",
-            accounts.platform_account(conn, Role.RISK_RESERVE, clock=clock),
+            accounts.platform_account(conn, Role.RISK_RESERVE),
             reserve,
             TransferCode.RISK_RESERVE,
         ),
@@ -299,6 +301,7 @@ def buy_claim(
             )
         if not r.ok:
             raise Conflict(f"ledger_{r.result.value}", r.message)
+    outbox.queue_booked(conn, [r.id for r in results], clock=clock)
     left = note.outstanding_principal_fen - offer.principal_fen
     conn.execute(
         update(notes)

@@ -26,6 +26,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, NotFound
+from puhui.custody import outbox
 from puhui.custody.models import custody_accounts
 from puhui.custody.service import Role
 from puhui.identity.audit import Actor
@@ -156,7 +157,7 @@ def distribute_loans(
     platform = np.bincount(groups, weights=fees, minlength=len(loan_col)).astype(np.int64) + d[:, 3]
     reserve = shares_of(platform, config.reserve_share)
     lender_acc = _lender_accounts(conn, {n.lender_id for n in held})
-    lender_acc[RESERVE_HOLDER] = accounts.platform_account(conn, Role.RISK_RESERVE, clock=clock)
+    lender_acc[RESERVE_HOLDER] = accounts.platform_account(conn, Role.RISK_RESERVE)
     owed_reserve = _owed_to_reserve(conn, [n.id for n in held if n.status == "defaulted"])
     today = calendar.current(conn, clock=clock)
     batch = uuid.uuid4().hex[:16]
@@ -194,8 +195,8 @@ def distribute_loans(
                         "transfer_id": tid,
                     }
                 )
-    fee_acc = accounts.platform_account(conn, Role.PLATFORM_FEE, clock=clock)
-    reserve_acc = accounts.platform_account(conn, Role.RISK_RESERVE, clock=clock)
+    fee_acc = accounts.platform_account(conn, Role.PLATFORM_FEE)
+    reserve_acc = accounts.platform_account(conn, Role.RISK_RESERVE)
     for j, loan in enumerate(loan_col.tolist()):
         for amount, to, code, tag in (
             (int(platform[j] - reserve[j]), fee_acc, TransferCode.FEE, "fee"),
@@ -221,6 +222,7 @@ def distribute_loans(
             )
         if not r.ok:
             raise Conflict(f"ledger_{r.result.value}", r.message)
+    outbox.queue_booked(conn, [t.id for t in transfers], clock=clock)  # 回款 at the bank
     if rows:
         conn.execute(insert(distributions), rows)
         mkt_events.notes_distributed(conn, rows, clock)

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict
+from puhui.custody import outbox
 from puhui.custody.service import Role
 from puhui.identity import audit
 from puhui.identity.audit import Actor
@@ -78,6 +79,9 @@ def fund(
     bad = [r for r in results if not r.ok]
     if bad:
         raise Conflict(f"ledger_{bad[0].result.value}", bad[0].message, field="listing_id")
+    # each lender's money reaches the borrower's sub-account at the bank under the lender's
+    # standing authorisation, in this order, before anything the borrower pays out of it
+    outbox.queue_booked(conn, [f"{b.transfer_id}-post" for b in frozen], clock=clock)
     conn.execute(
         update(bids)
         .where(bids.c.listing_id == listing_id, bids.c.status == "frozen")

@@ -317,6 +317,9 @@ def publish(
             f"fill in every DIS-PRJ-01 field before opening: {', '.join(missing)}",
             field="disclosure",
         )
+    # the borrower's repayment authorisation: repayments are passed on to the note holders
+    # on the platform's instruction, so the bank must hold it before anyone lends
+    accounts.require_grant(conn, listing.borrower_id, Role.BORROWER)
     now = now_us(clock)
     closes = now + int(timedelta(days=config.open_days).total_seconds() * 1_000_000)
     conn.execute(

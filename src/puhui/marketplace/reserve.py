@@ -16,6 +16,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from puhui.core.clock import Clock
 from puhui.core.errors import Conflict, NotFound, ValidationError
+from puhui.custody import authorisations, outbox
 from puhui.custody.service import Role
 from puhui.identity import audit
 from puhui.identity.audit import Actor
@@ -78,7 +79,8 @@ def compensate_from_reserve(
     owed = sum(n.outstanding_principal_fen for n in held)
     if not held or owed == 0:
         raise Conflict("nothing_to_compensate", f"loan {loan_id} has no active note")
-    reserve_acc = accounts.platform_account(conn, Role.RISK_RESERVE, clock=clock)
+    reserve_acc = accounts.platform_account(conn, Role.RISK_RESERVE)
+    authorisations.require(conn, user_ref=accounts.PLATFORM_REF, role=Role.RISK_RESERVE)
     available = get_account(conn, reserve_acc).available
     total = min(owed, available)
     parts = split(total, [n.outstanding_principal_fen for n in held]) if total else [0] * len(held)
@@ -114,6 +116,7 @@ def compensate_from_reserve(
     for r in create_transfers(conn, transfers, clock=clock):
         if not r.ok:
             raise Conflict(f"ledger_{r.result.value}", r.message)
+    outbox.queue_booked(conn, [t.id for t in transfers], clock=clock)
     if rows:
         conn.execute(insert(compensations), rows)
     conn.execute(
@@ -155,6 +158,7 @@ def repay_on_behalf(
     if fund is None:
         raise NotFound("marketplace_loan_not_found", f"loan {loan_id} is not a marketplace loan")
     source = accounts.user_account(conn, payer_id, Role.GUARANTOR)
+    accounts.require_grant(conn, payer_id, Role.GUARANTOR)
     [r] = create_transfers(
         conn,
         [
@@ -173,6 +177,7 @@ def repay_on_behalf(
         raise Conflict("insufficient_funds", "the payer's custody balance does not cover it")
     if not r.ok:
         raise Conflict(f"ledger_{r.result.value}", r.message)
+    outbox.queue_booked(conn, [r.id], clock=clock)
     last = (
         conn.execute(
             select(distributions.c.id).order_by(distributions.c.id.desc()).limit(1)

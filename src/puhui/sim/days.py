@@ -105,10 +105,22 @@ def operations_sync(world: World) -> None:
 
 
 def bank_settles(world: World) -> None:
-    """17:00 — the bank completes its queue; a few minutes later the platform polls."""
-    world.at(17)
+    """17:00 — the platform sends its queued instructions (bids posted at funding, claim
+    sales), the bank completes its queue, and a few minutes later the platform polls."""
+    _settle_at(world, 17, 0)
+
+
+def night_settlement(world: World) -> None:
+    """23:20 — the same after the day's close: what the marketplace distributed to the note
+    holders reaches the bank on the day the ledger booked it, so the statement matches."""
+    _settle_at(world, 23, 20)
+
+
+def _settle_at(world: World, hour: int, minute: int) -> None:
+    world.at(hour, minute)
+    flows.send_queued(world.engine, world.bank, clock=world.clock)
     world.bank.settle()
-    world.at(17, 5)
+    world.at(hour, minute + 5)
     flows.settle(world.engine, world.bank, clock=world.clock, quiet_seconds=60)
 
 
@@ -169,6 +181,7 @@ DAY_STEPS: list[Step] = [
     Step("credit-line statements paid, minimum paid or converted", credit_lines.statement_payments),
     Step("marketplace day close: expiry, auto-invest, distribution", market.day_close),
     Step("lending end-of-day batch", end_of_day),
+    Step("custody bank settles the night's instructions", night_settlement),
     Step("custody statement and reconciliation", reconciliation),
     Step("month-end disclosure figures", disclosure.month_end),
     Step("compliance daily: AML monitors and regulatory checks", disclosure.compliance_daily),
@@ -181,10 +194,9 @@ DAY_STEPS: list[Step] = [
 NOT_YET: tuple[str, ...] = ()
 
 
-#: Listed while the marketplace is simulated only on request (``SimConfig.marketplace``).
+#: Listed when a run switches the marketplace off (``SimConfig.marketplace``).
 MARKETPLACE_OFF = (
-    "marketplace listings, bids, auto-invest and claim transfers: off unless --marketplace "
-    "(its money does not yet move through custody instructions, so reconciliation breaks)"
+    "marketplace listings, bids, auto-invest and claim transfers: off (--no-marketplace)"
 )
 
 

@@ -6,9 +6,9 @@ first day a share of investors enrol in auto-invest (P2P-LND-05); every afternoo
 auto-invest queue runs on new listings and other investors bid by hand, each bid checked by the
 suitability rules (a refusal is counted by its code, as the investor would see it). A bid that
 fills a listing funds it: the notes are written and the loan paid out into the borrower's
-custody sub-account, from which the borrower asks the bank to withdraw it (refused for want of
-funds while funding is booked without a bank instruction: docs/marketplace.md, "Known gaps");
-its fate is drawn as for a direct loan. Before the bank's cut-off a paying borrower deposits
+custody sub-account (the bank moves each lender's money under the lender's standing
+authorisation, 业务授权), from which the borrower withdraws it to their card; its fate is
+drawn as for a direct loan. Before the bank's cut-off a paying borrower deposits
 what is due into that sub-account, and the lending end of day collects it and distributes it to
 the note holders. At night the marketplace closes its day (expiry 流标, auto-invest,
 distribution, claim offers lapse). Now and then a lender who has held a note a month offers it
@@ -23,7 +23,7 @@ import numpy as np
 from sqlalchemy import Connection, and_, func, select
 
 from puhui.core.errors import PuhuiError
-from puhui.custody import flows
+from puhui.custody import authorisations, flows
 from puhui.custody.bank import AuthMethod, Authorisation
 from puhui.custody.service import Role
 from puhui.custody.service import balances as custody_balances
@@ -131,16 +131,25 @@ def enrol_auto_invest(world: World) -> None:
 
 
 def _borrower_account(world: World, cid: int) -> None:
-    """The borrower's custody sub-account at the bank, opened on the first listing."""
+    """The borrower's custody sub-account at the bank, opened on the first listing, with the
+    repayment authorisation (业务授权) that lets the platform pass repayments to the lenders."""
+    ref = f"customer-{cid}"
     acc = flows.open_account(
-        world.engine,
-        world.bank,
-        user_ref=f"customer-{cid}",
-        role="borrower",
-        clock=world.clock,
+        world.engine, world.bank, user_ref=ref, role="borrower", clock=world.clock
     )
     assert acc.bank_account_no
+    with world.engine.connect() as c:
+        if authorisations.active_by_account(c, {acc.bank_account_no}):
+            return
     world.bank.set_transaction_password(acc.bank_account_no, investor_password(world.config.seed))
+    flows.authorise(
+        world.engine,
+        world.bank,
+        user_ref=ref,
+        role="borrower",
+        authorisation=_authorisation(world),
+        clock=world.clock,
+    )
 
 
 def _market_terms(world: World, row: int, terms: tuple[int, ...], max_fen: int) -> tuple[int, int]:
@@ -286,9 +295,8 @@ def funded_loans(world: World) -> None:
             available = sum(
                 b.available for b in custody_balances(conn, user_ref=ref, roles=(Role.BORROWER,))
             )
-        if available > 0:
-            # Until funding reaches the bank as an instruction (docs/marketplace.md, "Known
-            # gaps") the bank refuses this for want of funds; the proceeds then stay put.
+        if available > 0:  # the proceeds go to the borrower's card (the bank first hears of
+            # the lenders' money the funding queued for this account)
             done = flows.withdraw(
                 world.engine,
                 world.bank,

@@ -19,11 +19,14 @@ from sqlalchemy import Connection
 
 from puhui.core.errors import PuhuiError
 from puhui.custody import flows
+from puhui.custody.bank import AuthMethod, Authorisation
+from puhui.custody.service import Role
 from puhui.db.engine import run_in_transaction
 from puhui.identity import passwords, risk, roles, staff
 from puhui.identity.audit import Actor
 from puhui.lending import accounts, calendar, products
 from puhui.lending.product_terms import ProductTerms
+from puhui.marketplace import accounts as market_accounts
 from puhui.ops import channels, leads
 from puhui.sim import bulk, population
 from puhui.sim.world import SIM_ACTOR, Login, World
@@ -212,6 +215,15 @@ def seed_investors(world: World, progress: Progress) -> None:
         )
         assert acc.bank_account_no
         world.bank.set_transaction_password(acc.bank_account_no, secret)
+        if world.config.marketplace:  # 业务授权: the bank posts their bids at full funding
+            flows.authorise(
+                world.engine,
+                world.bank,
+                user_ref=custody_ref(cid),
+                role="lender",
+                authorisation=Authorisation(AuthMethod.PASSWORD, secret),
+                clock=world.clock,
+            )
         level = str(world.investors.risk_level[k])
 
         def work(conn: Connection, cid: int = cid, level: str = level) -> None:
@@ -280,8 +292,29 @@ def seed_leads(world: World, progress: Progress) -> None:
     progress("leads", n, n)
 
 
+def seed_marketplace_accounts(world: World) -> None:
+    """The marketplace's fee and risk-reserve sub-accounts at the custody bank, and the
+    platform's standing authorisation to compensate lenders out of the reserve."""
+    if not (world.config.marketplace and world.marketplace_code):
+        return
+    opened = market_accounts.open_platform_accounts(world.engine, world.bank, clock=world.clock)
+    reserve = next(a for a in opened if a.role is Role.RISK_RESERVE)
+    assert reserve.bank_account_no
+    secret = investor_password(world.config.seed + 1)
+    world.bank.set_transaction_password(reserve.bank_account_no, secret)
+    flows.authorise(
+        world.engine,
+        world.bank,
+        user_ref=reserve.user_ref,
+        role=Role.RISK_RESERVE,
+        authorisation=Authorisation(AuthMethod.PASSWORD, secret),
+        clock=world.clock,
+    )
+
+
 def seed(world: World, progress: Progress) -> None:
     seed_company(world, progress)
+    seed_marketplace_accounts(world)
     seed_people(world, progress)
     seed_investors(world, progress)
     seed_leads(world, progress)

@@ -52,9 +52,8 @@ class SimConfig:
     #: Where the custody bank's daily statements are kept.
     statement_dir: Path = Path("statements")
     #: Simulate the marketplace (listings, bids, auto-invest, claim transfers) when the product
-    #: is seeded. Off by default until marketplace money moves through custody instructions:
-    #: until then the custody reconciliation reports its sub-account movements as breaks.
-    marketplace: bool = False
+    #: is seeded; its money reaches the custody bank through queued instructions.
+    marketplace: bool = True
     #: Start with one loan per borrower made by ``lending.bulk`` (``sim.book``); None: when
     #: there are at least ``BULK_BOOK_FROM`` borrowers. The small demo keeps the service path.
     book_at_start: bool | None = None

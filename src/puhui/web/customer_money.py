@@ -20,9 +20,17 @@ from fastapi import APIRouter, Request
 from sqlalchemy import Connection
 from starlette.responses import Response
 
-from puhui.api.money import move_money, open_custody_account, own_instruction, user_ref
+from puhui.api.money import (
+    grant_authorisation,
+    move_money,
+    open_custody_account,
+    own_instruction,
+    revoke_authorisation,
+    user_ref,
+)
 from puhui.core.errors import NotFound, PuhuiError, ValidationError
 from puhui.core.money import parse_yuan
+from puhui.custody import authorisations
 from puhui.custody import service as custody
 from puhui.custody.bank import AuthMethod, Authorisation, InstructionKind
 from puhui.custody.sandbox import SandboxBank
@@ -50,6 +58,9 @@ def _money_page(
 ) -> Response:
     balances = _balances(engine, v.customer_id)
     opened = {b.role.value for b in balances}
+    with engine.connect() as c:
+        grants = authorisations.of_user(c, user_ref=user_ref(v.customer_id))
+    granted = {g.role for g in grants if g.status == authorisations.ACTIVE}
     return page(
         request,
         v,
@@ -58,6 +69,8 @@ def _money_page(
         active="money",
         balances=balances,
         closed_roles=[r for r in ROLES if r not in opened],
+        grants=grants,
+        ungranted=[r for r in ROLES if r in opened and r not in granted],
         sandbox=isinstance(bank, SandboxBank),
         error=error,
     )
@@ -80,6 +93,69 @@ def open_account(
     )
     if error is None:
         return html_redirect("/m/money", request)
+    return _money_page(request, v, engine, bank, error=error)
+
+
+@router.post("/money/authorisations")
+def grant(
+    request: Request,
+    v: CustomerDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    keys: KeysDep,
+    bank: BankDep,
+) -> Response:
+    """业务授权 with the bank's transaction password and the authenticator code; a second
+    submit of the same form finds the account already granted and changes nothing."""
+    f = v.form
+    values = {"role": f.get("role"), "bank_password": f.get("bank_password"), "totp": f.get("totp")}
+    error = missing(values, "role", "bank_password", "totp")
+    if error is None and values["role"] not in ROLES:
+        error = ValidationError("role_invalid", "choose lender or borrower", field="role")
+    if error is None:
+        with engine.connect() as c:
+            grants = authorisations.of_user(c, user_ref=user_ref(v.customer_id))
+        if any(g.role == values["role"] and g.status == authorisations.ACTIVE for g in grants):
+            return html_redirect("/m/money#authorisations", request)
+        error = call(
+            lambda: grant_authorisation(
+                engine,
+                bank,
+                keys=keys,
+                customer_id=v.customer_id,
+                role=values["role"],
+                totp=values["totp"],
+                authorisation=Authorisation(AuthMethod.PASSWORD, values["bank_password"]),
+                actor=v.actor,
+                clock=clock,
+            )
+        ).error
+    if error is None:
+        return html_redirect("/m/money#authorisations", request)
+    return _money_page(request, v, engine, bank, error=error)
+
+
+@router.post("/money/authorisations/{grant_id}/revoke")
+def revoke_grant(
+    grant_id: str,
+    request: Request,
+    v: CustomerDep,
+    engine: EngineDep,
+    clock: ClockDep,
+    bank: BankDep,
+) -> Response:
+    error = call(
+        lambda: revoke_authorisation(
+            engine,
+            bank,
+            customer_id=v.customer_id,
+            grant_id=grant_id[:48],
+            actor=v.actor,
+            clock=clock,
+        )
+    ).error
+    if error is None:
+        return html_redirect("/m/money#authorisations", request)
     return _money_page(request, v, engine, bank, error=error)
 
 
