@@ -213,15 +213,12 @@ def send_queued(
     account it touches, since that one may spend what the held-back one brings; the rest of
     the queue goes on."""
     with engine.connect() as c:
-        ids = outbox.queued(c, bank_accounts=bank_accounts, limit=limit)
+        records = outbox.queued(c, bank_accounts=bank_accounts, limit=limit)
+        grant = authorisations.active_by_account(c, {r.bank_from or "" for r in records})
     sent = refused = waiting = 0
     held: set[str] = set()  # accounts whose later debits must wait
-    for iid in ids:
-        with engine.connect() as c:
-            record = service.get_instruction(c, iid)
-            grant = authorisations.active_by_account(c, {record.bank_from or ""})
-        if record.status is not Status.QUEUED:
-            continue  # a concurrent sender took it
+    for record in records:  # a concurrent sender's copy is a replay: the bank answers it alike
+        iid = record.id
         payer, payee = record.bank_from or "", record.bank_to or ""
         reply: BankReply | None = None
         if payer not in held and payer in grant:

@@ -24,7 +24,8 @@ from puhui.core.errors import Conflict
 from puhui.custody._db import now_us
 from puhui.custody.bank import InstructionKind
 from puhui.custody.models import custody_accounts, instructions
-from puhui.custody.service import _ID_RE, Role, Status
+from puhui.custody.service import _ID_RE, InstructionRecord, Role, Status
+from puhui.custody.service import _record as record_of
 from puhui.db.engine import is_sqlite
 from puhui.ledger.codes import Book
 from puhui.ledger.codes import TransferFlags as TF
@@ -94,15 +95,16 @@ def queue_booked(conn: Connection, transfer_ids: Sequence[str], *, clock: Clock)
 
 def queued(
     conn: Connection, *, bank_accounts: set[str] | None = None, limit: int | None = None
-) -> list[str]:
-    """Queued instruction ids in booking order; with ``bank_accounts``, only those that move
+) -> list[InstructionRecord]:
+    """Queued instructions in booking order; with ``bank_accounts``, only those that move
     money into or out of one of them (what must reach the bank before a withdrawal from it)."""
     c = instructions.c
-    q = select(c.id).where(c.status == Status.QUEUED.value)
+    q = select(instructions).where(c.status == Status.QUEUED.value)
     if bank_accounts is not None:
         numbers = sorted(bank_accounts)
         q = q.where(or_(c.bank_from.in_(numbers), c.bank_to.in_(numbers)))
-    return list(conn.execute(q.order_by(c.queue_seq).limit(limit)).scalars())
+    rows = conn.execute(q.order_by(c.queue_seq).limit(limit)).mappings()
+    return [record_of(r) for r in rows]
 
 
 def _next_seqs(conn: Connection, n: int) -> list[int]:
