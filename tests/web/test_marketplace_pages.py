@@ -27,6 +27,7 @@ from marketplace.market import (
 )
 from marketplace.market import borrower as market_borrower
 from puhui.api.money import user_ref
+from puhui.custody import authorisations
 from puhui.custody import service as custody
 from puhui.db.engine import run_in_transaction
 from puhui.identity.models import customers
@@ -175,7 +176,7 @@ def test_a_lender_bids_once_per_form_fills_the_listing_and_sees_note_and_calenda
 
 
 def test_refusals_beside_the_amount_change_nothing(site):
-    lender(site, money=100_000, level="C1")  # ¥1,000; a C1 lender may take R1 only
+    cid = lender(site, money=100_000, level="C1")  # ¥1,000; a C1 lender may take R1 only
     r2 = listed(site, risk_grade="R2")
     r1 = listed(site, risk_grade="R1")
     grade = bid(site, r2.id, "500")
@@ -191,6 +192,15 @@ def test_refusals_beside_the_amount_change_nothing(site):
     assert bid_count(site) == 0
     assert 'data-testid="available">¥1,000.00<' in site.get(page).text
     assert site.get("/m/market/999999").status_code == 404
+    # without the standing authorisation (业务授权) the bid is refused, with the way to grant it
+    with site.engine.begin() as c:
+        for g in authorisations.of_user(c, user_ref=f"customer-{cid}"):
+            authorisations.mark_revoked(c, grant_id=g.id, user_ref=g.user_ref, clock=site.clock)
+    unauthorised = bid(site, r1.id, "500")
+    assert unauthorised.status_code == 409
+    assert "请先为该子账户向存管银行进行业务授权。" in unauthorised.text
+    assert 'href="/m/money#authorisations"' in unauthorised.text
+    assert bid_count(site) == 0
 
 
 def test_a_frozen_bid_shows_in_the_portfolio_and_is_cancelled_once(site):

@@ -51,6 +51,14 @@ ERROR_TEXT: dict[str, str] = {
     "reason_required": N_("State the reason in 5 to 200 characters."),
     "form_incomplete": N_("Fill in the marked fields."),
     "customer_not_found": N_("No such customer."),
+    "custody_authorisation_required": N_(
+        "Authorise the custody bank (业务授权) for this sub-account first."
+    ),
+    "authorisation_in_use": N_(
+        "This authorisation is still needed: money is frozen or on its way, or a loan is "
+        "being repaid under it."
+    ),
+    "bank_authorisation_invalid": N_("The custody bank did not accept the transaction password."),
 }
 
 
@@ -67,6 +75,7 @@ STATE_WORDS = (
     N_("Created"),
     N_("Sent"),
     N_("Processing"),
+    N_("Queued"),
     N_("Unknown"),
     N_("Succeeded"),
     N_("Approve"),
