@@ -10,7 +10,8 @@ limit on money endpoints. Another customer's instruction is 404.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, Field
@@ -116,20 +117,44 @@ def open_custody_account(
     """Verified customers only; the audit entry is committed before the bank opens anything.
     Shared by this router and the web pages."""
 
-    def check(c: Connection) -> None:
-        customers.require_verified(c, customer_id=customer_id)
+    audit_first(
+        engine,
+        lambda c: customers.require_verified(c, customer_id=customer_id),
+        actor=actor,
+        event="custody.open_account",
+        customer_id=customer_id,
+        detail={"role": role},
+        clock=clock,
+    )
+    return flows.open_account(engine, bank, user_ref=user_ref(customer_id), role=role, clock=clock)
+
+
+def audit_first(
+    engine: Engine,
+    check: Callable[[Connection], None],
+    *,
+    actor: Actor,
+    event: str,
+    customer_id: int,
+    detail: dict[str, Any],
+    clock: Clock,
+) -> None:
+    """``check``, then the audit entry, committed before the bank is asked: an operation that
+    cannot be audited does not happen (SEC-AUD-04)."""
+
+    def work(c: Connection) -> None:
+        check(c)
         audit.record(
             c,
             actor=actor,
-            event="custody.open_account",
+            event=event,
             object_type="customer",
             object_id=customer_id,
-            detail={"role": role},
+            detail=detail,
             clock=clock,
         )
 
-    transact(engine, check)
-    return flows.open_account(engine, bank, user_ref=user_ref(customer_id), role=role, clock=clock)
+    transact(engine, work)
 
 
 class BankAuthorisation(Body):
@@ -445,15 +470,14 @@ def revoke_authorisation(
             raise NotFound("authorisation_not_found", f"no authorisation {grant_id}", field="id")
         authorisations.require_unused(c, grant_id=grant_id)
         market_accounts.require_grant_unused(c, customer_id, grant.role)
-        audit.record(
-            c,
-            actor=actor,
-            event="money.revoke_authorisation",
-            object_type="customer",
-            object_id=customer_id,
-            detail={"grant": grant_id},
-            clock=clock,
-        )
 
-    transact(engine, check)
+    audit_first(
+        engine,
+        check,
+        actor=actor,
+        event="money.revoke_authorisation",
+        customer_id=customer_id,
+        detail={"grant": grant_id},
+        clock=clock,
+    )
     return flows.revoke_authorisation(engine, bank, user_ref=ref, grant_id=grant_id, clock=clock)
