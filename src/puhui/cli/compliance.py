@@ -63,12 +63,29 @@ def disclose(
     correction: Annotated[
         str | None, typer.Option(help="Publish a correction: the reason.")
     ] = None,
+    distributed: Annotated[
+        bool,
+        typer.Option(
+            "--distributed",
+            help="Compute the month's figures in partitions on `puhui worker` processes over "
+            "the task queue (PUHUI_BROKER_URL, PUHUI_TASK_QUEUE); without --publish, a preview.",
+        ),
+    ] = False,
+    partitions: Annotated[
+        int, typer.Option(min=1, max=1024, help="With --distributed: how many partitions.")
+    ] = 4,
     database: DatabaseOption = None,
 ) -> None:
     """The monthly operating report (月度运营信息) with trend charts, as a file."""
     if fmt not in reports.FORMATS:
         run(lambda: reports.render(fmt, {}, None))  # the format error, as one line
     engine = open_engine(database)
+    figures = None
+    if distributed:
+        from puhui.cli.worker import distributed_disclosure
+
+        figures = distributed_disclosure(engine, month, partitions)
+        preview = preview or not (publish or correction)
     if publish or correction:
         run(
             lambda: run_in_transaction(
@@ -79,12 +96,15 @@ def disclose(
                     published_by=CLI_ACTOR,
                     clock=SYSTEM_CLOCK,
                     correction_reason=correction,
+                    snapshot=None
+                    if figures is None
+                    else publication.build_snapshot(c, period=month, figures=figures),
                 ),
             )
         )
     if preview:
         with engine.connect() as c:
-            snap = run(lambda: publication.build_snapshot(c, period=month))
+            snap = run(lambda: publication.build_snapshot(c, period=month, figures=figures))
         meta = {"version": None, "preview": True, "missing": missing_items(snap["items"])}
     else:
         with engine.connect() as c:

@@ -1,4 +1,5 @@
-"""``puhui worker``: run task workers that take end-of-day partitions off the queue."""
+"""``puhui worker``: run task workers that take end-of-day and disclosure partitions off the
+queue; the dispatchers behind ``puhui eod --distributed`` and ``puhui disclose --distributed``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Annotated
 import typer
 from sqlalchemy import Engine
 
-from puhui.cli.common import DatabaseOption, console, run
+from puhui.cli.common import DatabaseOption, console, err_console, run
+from puhui.compliance.disclosure import MonthlyFigures
 from puhui.core.clock import SYSTEM_CLOCK
 from puhui.lending.eod import DayReport
 from puhui.tasks import broker as brokers
@@ -39,9 +41,9 @@ def worker(
     queue: QueueOption = None,
     database: DatabaseOption = None,
 ) -> None:
-    """Run end-of-day partitions from the queue until SIGTERM or Ctrl-C. Start as many as you
-    like, on any machine that reaches the broker and the database; `puhui eod --distributed`
-    sends them work."""
+    """Run end-of-day and disclosure partitions from the queue until SIGTERM or Ctrl-C. Start
+    as many as you like, on any machine that reaches the broker and the database; `puhui eod
+    --distributed` and `puhui disclose --distributed` send them work."""
     from puhui.tasks import worker as task_worker
 
     name = _queue(queue)
@@ -89,6 +91,27 @@ def distributed_eod(
                 partitions=partitions,
                 clock=SYSTEM_CLOCK,
                 on_progress=progress,
+            )
+        )
+    finally:
+        broker.close()
+
+
+def distributed_disclosure(engine: Engine, period: str, partitions: int) -> MonthlyFigures:
+    """``puhui disclose --distributed``: the dispatcher, with progress on stderr (the report
+    itself may be going to stdout)."""
+    from puhui.tasks import disclosure as disclosure_tasks
+
+    broker = run(lambda: brokers.make_broker(None))
+    try:
+        actor = disclosure_tasks.declare(broker, _queue(None))
+
+        def progress(done: int, total: int) -> None:
+            err_console.print(f"{period}: {done}/{total} partitions done", soft_wrap=True)
+
+        return run(
+            lambda: disclosure_tasks.run_distributed(
+                engine, actor, period=period, partitions=partitions, on_progress=progress
             )
         )
     finally:

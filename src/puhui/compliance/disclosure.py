@@ -23,12 +23,16 @@ docs/compliance.md:
 * 当期出借人 holds a note on a loan outstanding at the cut-off that was not sold on nor fully
   compensated by then. 累计代偿笔数 counts compensated loans.
 
-All aggregation is set-based SQL that runs the same on SQLite and PostgreSQL.
+All aggregation is set-based SQL that runs the same on SQLite and PostgreSQL. The figures
+can also be computed in partitions (``partial_figures``, merged by ``merge_partials``), which
+``puhui.tasks.disclosure`` hands to task workers: a partition takes whole borrowers, whole
+lenders and whole compensated loans, so its distinct counts add up exactly.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -39,10 +43,12 @@ from sqlalchemy import Connection, and_, case, func, literal, or_, select
 from puhui.compliance.calendar import month_end
 from puhui.compliance.models import related_parties
 from puhui.core.clock import SHANGHAI
+from puhui.core.errors import ValidationError
 from puhui.lending.engine import PAYMENTS
 from puhui.lending.models import installments, loan_transactions, loans, product_versions, products
 from puhui.marketplace.models import compensations, notes
 
+MAX_PARTITIONS = 1024
 OVERDUE_BUCKET_DAYS = 90  # regulation §9 disclosure.overdue_bucket_days_exclusive
 RATIO_PLACES = Decimal("0.000001")
 
@@ -113,11 +119,16 @@ def _ratio(part: int, whole: int) -> str:
     return str((Decimal(part) / Decimal(whole)).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP))
 
 
-def loan_positions(day: date) -> Any:
+def loan_positions(day: date, *, among: Any | None = None) -> Any:
     """One row per loan disbursed by ``day``: its borrower, principal, outstanding principal and
-    interest, and the due date of its oldest installment unpaid at the end of ``day``."""
+    interest, and the due date of its oldest installment unpaid at the end of ``day``.
+
+    ``among`` (a select of loan ids) keeps only those loans, and keeps them inside every
+    aggregate too, so a partition of the report groups its own rows, not the whole book's."""
     t = loan_transactions.c
     live = and_(t.reversed_by_id.is_(None), t.kind != "reversal", t.value_date <= day)
+    if among is not None:
+        live = and_(live, t.loan_id.in_(among))
     disbursed = (
         select(t.loan_id).where(live, t.kind == "disbursement").group_by(t.loan_id).subquery("d")
     )
@@ -140,15 +151,14 @@ def loan_positions(day: date) -> Any:
         or_(i.paid_date.is_(None), i.paid_date > day),
         i.principal_fen + i.interest_fen + i.fee_fen > 0,
     )
-    sched = (
-        select(
-            i.loan_id,
-            func.sum(i.interest_fen).label("interest"),
-            func.min(case((and_(i.due_date < day, unpaid), i.due_date))).label("oldest_due"),
-        )
-        .group_by(i.loan_id)
-        .subquery("s")
+    sched_rows = select(
+        i.loan_id,
+        func.sum(i.interest_fen).label("interest"),
+        func.min(case((and_(i.due_date < day, unpaid), i.due_date))).label("oldest_due"),
     )
+    if among is not None:
+        sched_rows = sched_rows.where(i.loan_id.in_(among))
+    sched = sched_rows.group_by(i.loan_id).subquery("s")
     ln = loans.c
     remaining = ln.principal_fen - func.coalesce(paid.c.principal, 0)
     outstanding = case(
@@ -178,7 +188,21 @@ def loan_positions(day: date) -> Any:
 
 
 def _loan_figures(conn: Connection, day: date, as_of_us: int) -> dict[str, int]:
-    pos = loan_positions(day)
+    figures, top = _loan_sums(conn, day)
+    whole = figures["outstanding_principal"]
+    figures["top10_borrower_share"] = _ratio(sum(top), whole)  # type: ignore[assignment]
+    figures["top1_borrower_share"] = _ratio(top[0] if top else 0, whole)  # type: ignore[assignment]
+    figures["_top10_fen"] = sum(top)
+    figures["_top1_fen"] = top[0] if top else 0
+    return figures
+
+
+def _loan_sums(
+    conn: Connection, day: date, among: Any | None = None
+) -> tuple[dict[str, int], list[int]]:
+    """The loan figures that add up over borrowers, and the ten largest borrowers' outstanding
+    principal, largest first: over the whole book, or over the loans ``among`` selects."""
+    pos = loan_positions(day, among=among)
     out = pos.c.outstanding > 0
     overdue = and_(out, pos.c.oldest_due < day)
     overdue_90 = and_(out, pos.c.oldest_due < day - timedelta(days=OVERDUE_BUCKET_DAYS))
@@ -218,17 +242,23 @@ def _loan_figures(conn: Connection, day: date, as_of_us: int) -> dict[str, int]:
         .limit(10)
     )
     top = [int(v) for v in conn.execute(by_borrower).scalars()]
-    whole = figures["outstanding_principal"]
-    figures["top10_borrower_share"] = _ratio(sum(top), whole)  # type: ignore[assignment]
-    figures["top1_borrower_share"] = _ratio(top[0] if top else 0, whole)  # type: ignore[assignment]
-    figures["_top10_fen"] = sum(top)
-    figures["_top1_fen"] = top[0] if top else 0
-    return figures
+    return figures, top
 
 
-def _lender_figures(conn: Connection, day: date, as_of_us: int) -> dict[str, int]:
-    pos = loan_positions(day)
+def _lender_figures(
+    conn: Connection,
+    day: date,
+    as_of_us: int,
+    lenders: Any | None = None,
+    compensated_loans: Any | None = None,
+) -> dict[str, int]:
+    """The lender and compensation figures: over the whole book, or (a partition) over the
+    notes whose lender ``lenders`` accepts and the compensations of the loans
+    ``compensated_loans`` accepts (both conditions on an id column)."""
     n = notes.c
+    # Only the loans these lenders hold notes on need a position.
+    among = None if lenders is None else select(n.loan_id).where(lenders(n.lender_id))
+    pos = loan_positions(day, among=among)
     held = n.acquired_at <= as_of_us
     child = notes.alias("child")
     sold_on = (
@@ -239,22 +269,22 @@ def _lender_figures(conn: Connection, day: date, as_of_us: int) -> dict[str, int
     comp = compensations.c
     compensated = select(literal(1)).where(comp.note_id == n.id, comp.business_date <= day).exists()
     outstanding_loan = n.loan_id.in_(select(pos.c.loan_id).where(pos.c.outstanding > 0))
-    row = conn.execute(
-        select(
-            func.count(func.distinct(case((held, n.lender_id)))).label("cum_lenders"),
-            func.count(
-                func.distinct(
-                    case((and_(held, outstanding_loan, ~sold_on, ~compensated), n.lender_id))
-                )
-            ).label("current_lenders"),
-        )
-    ).one()
-    comp_row = conn.execute(
-        select(
-            func.coalesce(func.sum(comp.amount_fen), 0).label("cum_compensated_amount"),
-            func.count(func.distinct(comp.loan_id)).label("cum_compensated_count"),
-        ).where(comp.business_date <= day)
-    ).one()
+    lender_rows = select(
+        func.count(func.distinct(case((held, n.lender_id)))).label("cum_lenders"),
+        func.count(
+            func.distinct(case((and_(held, outstanding_loan, ~sold_on, ~compensated), n.lender_id)))
+        ).label("current_lenders"),
+    )
+    if lenders is not None:
+        lender_rows = lender_rows.where(lenders(n.lender_id))
+    row = conn.execute(lender_rows).one()
+    comp_rows = select(
+        func.coalesce(func.sum(comp.amount_fen), 0).label("cum_compensated_amount"),
+        func.count(func.distinct(comp.loan_id)).label("cum_compensated_count"),
+    ).where(comp.business_date <= day)
+    if compensated_loans is not None:
+        comp_rows = comp_rows.where(compensated_loans(comp.loan_id))
+    comp_row = conn.execute(comp_rows).one()
     return {
         **{k: int(v) for k, v in row._mapping.items()},
         **{k: int(v) for k, v in comp_row._mapping.items()},
@@ -307,6 +337,91 @@ def monthly_figures(conn: Connection, *, period: str) -> MonthlyFigures:
     day, as_of_us = cut_off(period)
     loan = _loan_figures(conn, day, as_of_us)
     lender = _lender_figures(conn, day, as_of_us)
+    return _assemble(conn, period, day, loan, lender)
+
+
+#: The figures a partition adds up (puhui.tasks.disclosure): sums and counts of its own rows.
+#: Distinct borrowers add up because a partition holds whole borrowers, distinct lenders because
+#: it holds whole lenders, compensated loans because it holds whole loans.
+ADDITIVE = (
+    "cum_loan_amount",
+    "cum_loan_count",
+    "outstanding_principal",
+    "outstanding_count",
+    "outstanding_interest",
+    "cum_borrowers",
+    "current_borrowers",
+    "related_party_outstanding",
+    "related_party_count",
+    "overdue_amount",
+    "overdue_count",
+    "overdue_90_amount",
+    "overdue_90_count",
+    "cum_lenders",
+    "current_lenders",
+    "cum_compensated_amount",
+    "cum_compensated_count",
+)
+#: How many of a partition's largest borrowers it reports: the whole book's top ten are among
+#: the partitions' top tens, since every borrower's loans are in one partition.
+TOP_BORROWERS = 10
+
+
+def in_partition(partitions: int, partition: int) -> Any:
+    """A condition on an id column: the id belongs to ``partition`` of ``partitions``.
+
+    Ids are dealt out by remainder, not cut into ranges, so a partition is the same set of
+    ids however the book grows, with nothing to record between a dispatcher and its tasks."""
+    if not 1 <= partitions <= MAX_PARTITIONS or not 0 <= partition < partitions:
+        raise ValidationError(
+            "disclosure_partition_invalid",
+            f"partition {partition} of {partitions}: partitions must be 1–{MAX_PARTITIONS} "
+            "and the partition 0 to partitions − 1",
+            field="partition",
+        )
+    return lambda column: column % partitions == partition
+
+
+def partial_figures(
+    conn: Connection, *, period: str, partitions: int, partition: int
+) -> dict[str, Any]:
+    """One partition's share of ``period``'s figures: every ``ADDITIVE`` figure over the
+    borrowers, lenders and compensated loans whose id falls in the partition, and
+    ``top_borrowers_fen``, its largest borrowers' outstanding principal, largest first.
+    ``merge_partials`` of all the partitions equals ``monthly_figures``."""
+    owns = in_partition(partitions, partition)
+    day, as_of_us = cut_off(period)
+    among = select(loans.c.id).where(owns(loans.c.customer_id))
+    sums, top = _loan_sums(conn, day, among)
+    lender = _lender_figures(conn, day, as_of_us, lenders=owns, compensated_loans=owns)
+    return {**sums, **lender, "top_borrowers_fen": top[:TOP_BORROWERS]}
+
+
+def merge_partials(
+    conn: Connection, *, period: str, partials: Sequence[Mapping[str, Any]]
+) -> MonthlyFigures:
+    """The 21 items from every partition's ``partial_figures`` (one per partition, in any
+    order); the fee schedule is read here, as it is no partition's."""
+    day, _ = cut_off(period)
+    total = {k: sum(int(p[k]) for p in partials) for k in ADDITIVE}
+    top = sorted((int(v) for p in partials for v in p["top_borrowers_fen"]), reverse=True)
+    top = top[:TOP_BORROWERS]
+    whole = total["outstanding_principal"]
+    loan: dict[str, Any] = {
+        **total,
+        "top10_borrower_share": _ratio(sum(top), whole),
+        "top1_borrower_share": _ratio(top[0] if top else 0, whole),
+        "_top10_fen": sum(top),
+        "_top1_fen": top[0] if top else 0,
+    }
+    return _assemble(conn, period, day, loan, {})
+
+
+def _assemble(
+    conn: Connection, period: str, day: date, loan: dict[str, Any], lender: dict[str, Any]
+) -> MonthlyFigures:
+    """The report from its loan and lender figures: the ratios, averages and fee schedule are
+    derived here, once, for both the one-process and the partitioned path."""
     outstanding = loan["outstanding_principal"]
     other = {
         "project_overdue_rate": _ratio(loan["overdue_count"], loan["outstanding_count"]),

@@ -130,7 +130,7 @@ def enrol_auto_invest(world: World) -> None:
         world.count("auto_invest_enrolled")
 
 
-def _borrower_account(world: World, cid: int) -> None:
+def borrower_account(world: World, cid: int) -> None:
     """The borrower's custody sub-account at the bank, opened on the first listing, with the
     repayment authorisation (业务授权) that lets the platform pass repayments to the lenders."""
     ref = f"customer-{cid}"
@@ -152,7 +152,7 @@ def _borrower_account(world: World, cid: int) -> None:
     )
 
 
-def _market_terms(world: World, row: int, terms: tuple[int, ...], max_fen: int) -> tuple[int, int]:
+def market_terms(world: World, row: int, terms: tuple[int, ...], max_fen: int) -> tuple[int, int]:
     assert world.borrowers is not None
     want = int(world.borrowers.term[row])
     term = min((t for t in terms if t >= want), default=max(terms))
@@ -171,7 +171,7 @@ def new_listings(world: World) -> None:
     n = min(int(world.rng.poisson(rate * len(free))), len(free))
     chosen = world.rng.choice(free, size=n, replace=False) if n else free[:0]
     for row in chosen.tolist():
-        amount, term = _market_terms(world, row, version.terms.terms, version.terms.max_amount_fen)
+        amount, term = market_terms(world, row, version.terms.terms, version.terms.max_amount_fen)
         world.count("market_applications_made")
         app_id, state = borrowing.decide(
             world, row, version.version_id, amount_fen=amount, term=term, offer=False
@@ -180,7 +180,7 @@ def new_listings(world: World) -> None:
         if state != "approved":
             continue
         cid = int(world.borrower_ids[row])
-        _borrower_account(world, cid)
+        borrower_account(world, cid)
         pd_ = float(world.borrowers.pd[row])
 
         def list_it(c: Connection, app_id: int = app_id, row: int = row, pd_: float = pd_) -> None:

@@ -24,6 +24,7 @@ for _module in (
     "puhui.compliance.models",
     "puhui.marketplace.models",
     "puhui.lending.credit_line.models",
+    "puhui.tasks.models",
 ):
     importlib.import_module(_module)
 
