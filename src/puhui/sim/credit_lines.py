@@ -24,6 +24,9 @@ from puhui.sim.world import World
 
 #: Share of borrowers who ask for a line on the first day.
 LINE_SHARE = 0.35
+#: At most this many lines on the first day, and this many grants a transaction.
+MAX_LINES = 20_000
+GRANT_CHUNK = 1_000
 #: A line holder buys on a given day with this probability.
 PURCHASE_RATE = 0.06
 #: Purchase amounts: lognormal around 300 yuan, whole yuan, at least 10.
@@ -41,16 +44,28 @@ def _customer(cid: int) -> Actor:
 
 
 def grant_lines(world: World) -> None:
-    """The first day: a share of borrowers are granted a line, each in its own savepoint."""
+    """The first day: a share of borrowers are granted a line, each in its own savepoint, a
+    chunk of them per transaction (one transaction for a million-borrower book's 350,000 grants
+    runs PostgreSQL out of lock memory). Each grant is the full service path, so a large book
+    grants at most ``MAX_LINES`` of them: the rest of its borrowers have loans from the bulk
+    book and no line."""
     b = world.borrowers
     assert b is not None
-    chosen = (world.rng.random(len(world.borrower_ids)) < LINE_SHARE).nonzero()[0]
+    chosen = (world.rng.random(len(world.borrower_ids)) < LINE_SHARE).nonzero()[0][:MAX_LINES]
     grades = world.model.card.grades_of(b.score[chosen])
     risk = Actor(f"staff:{world.staff_ids['risk_manager']}")
+    for lo in range(0, len(chosen), GRANT_CHUNK):
+        part = slice(lo, lo + GRANT_CHUNK)
+        _grant_chunk(world, chosen[part].tolist(), grades[part].tolist(), risk)
+
+
+def _grant_chunk(world: World, rows: list[int], grades: list[str], risk: Actor) -> None:
+    b = world.borrowers
+    assert b is not None
 
     def work(conn: Connection) -> dict[str, int]:
         outcome: dict[str, int] = {}
-        for row, grade in zip(chosen.tolist(), grades.tolist(), strict=True):
+        for row, grade in zip(rows, grades, strict=True):
             try:
                 with conn.begin_nested():
                     service.grant(
