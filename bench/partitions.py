@@ -2,14 +2,22 @@
 
     .venv/bin/python bench/partitions.py                      # 2,000,000 transfers over 2 years
     .venv/bin/python bench/partitions.py --transfers 500000 --markdown /tmp/plans.md
+    .venv/bin/python bench/partitions.py --ledger -- --filter even --clients 1,8 --duration 4
+    .venv/bin/python bench/partitions.py --locks              # locks of one ledger transaction
 
 In a scratch database (created and dropped here) it migrates the schema, fills
 ``ledger_transfers`` and ``lending_eod_snapshots`` set-based with synthetic rows spread over
-``--days`` business dates, copies both into tables partitioned by month on ``business_date``
-(the DDL docs/scale.md proposes), and runs the queries the platform sends to these tables
-against both, with ``EXPLAIN (ANALYZE, BUFFERS)``: the best of three runs, the plan's shape
-and the buffers it touched. The rows are synthetic: only their spread over dates, ids and
-references matters to a plan.
+``--days`` business dates and runs the queries the platform sends to these tables with
+``EXPLAIN (ANALYZE, BUFFERS)`` (the best of three runs, the plan's shape and the buffers it
+touched); then converts both tables in place with ``puhui.db.partitioning.partition_journal``
+(monthly partitions, the id registry and its trigger) and runs the same queries again. The
+rows are synthetic: only their spread over dates, ids and references matters to a plan.
+
+``--ledger``: the ledger's write cost instead. Runs ``bench/ledger.py`` (arguments after
+``--``) twice, once as it is and once with its scratch database partitioned right after its
+accounts are funded (``--months-ahead`` monthly partitions: 24 by default, as many as two
+years of journal would have, since a lookup by id probes each), ``--rounds`` times in turn,
+and prints the tables.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ from sqlalchemy.engine import make_url
 
 from puhui.db.engine import database_url, make_engine
 from puhui.db.migrate import upgrade
+from puhui.db.partitioning import partition_journal
 
 END = date(2026, 11, 30)
 
@@ -37,7 +46,23 @@ def main() -> int:
     p.add_argument("--transfers", type=int, default=2_000_000)
     p.add_argument("--days", type=int, default=730)
     p.add_argument("--markdown", type=Path)
+    p.add_argument("--ledger", action="store_true", help="bench/ledger.py, plain vs partitioned")
+    p.add_argument(
+        "--locks", action="store_true", help="relation locks of one ledger transaction instead"
+    )
+    p.add_argument("--rounds", type=int, default=1, help="--ledger: plain/partitioned pairs")
+    p.add_argument(
+        "--months-ahead",
+        type=int,
+        default=24,
+        help="--ledger: monthly partitions to create (the ledger's id lookups probe each one)",
+    )
+    p.add_argument("ledger_args", nargs="*", help="after --: bench/ledger.py's arguments")
     args = p.parse_args()
+    if args.ledger:
+        return _ledger_write_cost(args.ledger_args, args.rounds, args.months_ahead)
+    if args.locks:
+        return _with_scratch(args.pg, lambda engine: _ledger_locks(engine, args.months_ahead))
     name = f"puhui_plans_{os.getpid()}"
     base = make_url(database_url(args.pg))
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
@@ -50,19 +75,26 @@ def main() -> int:
         with engine.begin() as conn:
             t = time.perf_counter()
             _fill(conn, args.transfers, start, args.days)
-            _partitioned_copies(conn, start, END)
-            conn.exec_driver_sql("ANALYZE")
-            print(f"filled and copied in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+            print(f"filled in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+        _analyze(engine)
         with engine.connect() as conn:
-            out = _measure(conn, start)
+            plain = _measure(conn, partitioned=False)
+        t = time.perf_counter()
+        converted = partition_journal(engine, months_ahead=1, today=END)
+        took = time.perf_counter() - t
+        print(f"converted in {took:.1f} s: {converted.rows_copied}", file=sys.stderr)
+        _analyze(engine)
+        with engine.connect() as conn:
+            by_month = _measure(conn, partitioned=True)
         header = (
             f"`bench/partitions.py --transfers {args.transfers} --days {args.days}`: "
             f"{args.transfers:,} transfers and "
             f"{_count(engine, 'lending_eod_snapshots'):,} snapshot rows over {args.days} "
-            f"dates; partitions by month ({_count_parts(engine)} for the journal). "
-            f"Best of 3, ms; buffers = shared hit + read.\n\n"
+            f"dates. `partition_journal` converted both in place in {took:.1f} s (one "
+            f"transaction; {_count_parts(engine)} journal partitions incl. the default, "
+            f"registry filled). Best of 3, ms; buffers = shared hit + read.\n\n"
         )
-        report = header + out
+        report = header + _table(plain, by_month)
         print(report)
         if args.markdown:
             args.markdown.write_text(report)
@@ -111,107 +143,114 @@ def _fill(conn: Connection, n: int, start: date, days: int) -> None:
     )
 
 
-def partition_ddl(table: str, key: str, start: date, end: date) -> list[str]:
-    """Monthly range partitions of ``table`` on ``key`` covering start…end, and a default."""
-    out = [f"CREATE TABLE {table}_default PARTITION OF {table} DEFAULT"]
-    m = date(start.year, start.month, 1)
-    while m <= end:
-        nxt = date(m.year + (m.month == 12), m.month % 12 + 1, 1)
-        out.append(
-            f"CREATE TABLE {table}_{m:%Y%m} PARTITION OF {table} "
-            f"FOR VALUES FROM ('{m}') TO ('{nxt}')"
-        )
-        m = nxt
-    return out
+def _analyze(engine) -> None:  # type: ignore[no-untyped-def]
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as c:
+        c.exec_driver_sql("VACUUM ANALYZE")
 
 
-def _partitioned_copies(conn: Connection, start: date, end: date) -> None:
-    """``p_transfers`` and ``p_snapshots``: the same rows in tables partitioned by month.
-
-    A partitioned table's unique keys must contain the partition key, so the journal's primary
-    key becomes ``(id, business_date)``; the lookup by id alone has no pruning (measured)."""
-    conn.exec_driver_sql(
-        "CREATE TABLE p_transfers (LIKE ledger_transfers INCLUDING DEFAULTS) "
-        "PARTITION BY RANGE (business_date)"
-    )
-    conn.exec_driver_sql("ALTER TABLE p_transfers ADD PRIMARY KEY (id, business_date)")
-    conn.exec_driver_sql("CREATE INDEX ON p_transfers (business_date)")
-    conn.exec_driver_sql("CREATE INDEX ON p_transfers (reference) WHERE reference IS NOT NULL")
-    conn.exec_driver_sql("CREATE INDEX ON p_transfers (expires_us) WHERE expires_us IS NOT NULL")
-    conn.exec_driver_sql(
-        "CREATE TABLE p_snapshots (LIKE lending_eod_snapshots INCLUDING DEFAULTS) "
-        "PARTITION BY RANGE (business_date)"
-    )
-    conn.exec_driver_sql(
-        "ALTER TABLE p_snapshots ADD PRIMARY KEY "
-        "(business_date, part, product_version_id, bucket, classification)"
-    )
-    for table in ("p_transfers", "p_snapshots"):
-        for ddl in partition_ddl(table, "business_date", start, end):
-            conn.exec_driver_sql(ddl)
-    conn.exec_driver_sql("INSERT INTO p_transfers SELECT * FROM ledger_transfers")
-    conn.exec_driver_sql("INSERT INTO p_snapshots SELECT * FROM lending_eod_snapshots")
-
-
-def _queries(start: date) -> list[tuple[str, str]]:
+def _queries() -> list[tuple[str, str, str]]:
+    """(label, plain SQL, partitioned SQL): the same question; the two differ only where the
+    partitioned table is better asked through the id registry, which knows each id's date."""
     day = END - timedelta(days=3)
     month = date(day.year, day.month, 1)
     ids = ", ".join(f"'t{i}'" for i in range(5, 2_000_000, 20_011))
-    return [
+    by_ids = (
+        f"SELECT id, amount FROM ledger_transfers WHERE id IN ({ids}) AND business_date <= '{day}'"
+    )
+    by_id = "SELECT id, request_hash FROM ledger_transfers WHERE id = 't123457'"
+    both = [
         (
             "reconcile: a day's posted transfers (custody/reconcile.py)",
-            f"SELECT id, reference FROM {{t}} WHERE business_date = '{day}' AND flags & 1 = 0",
+            f"SELECT id, reference FROM ledger_transfers WHERE business_date = '{day}' "
+            "AND flags & 1 = 0",
         ),
         (
             "reconcile: transfers after a date in the custody book",
-            f"SELECT count(*) FROM {{t}} WHERE business_date > '{day}' AND book = 'custody'",
+            f"SELECT count(*) FROM ledger_transfers WHERE business_date > '{day}' "
+            "AND book = 'custody'",
         ),
+        ("by id, up to a date (custody reconcile, compliance feed), as sent today", by_ids),
+        ("by id alone (the ledger's idempotent create, as the ledger sends it)", by_id),
         (
-            "by id, up to a date (custody reconcile, compliance feed)",
-            f"SELECT id, amount FROM {{t}} WHERE id IN ({ids}) AND business_date <= '{day}'",
-        ),
-        (
-            "by id alone (the ledger's idempotent create: PK lookup)",
-            "SELECT id, request_hash FROM {t} WHERE id = 't123457'",
+            "outcomes by pending_id (the ledger's resolutions read)",
+            "SELECT pending_id, flags FROM ledger_transfers WHERE pending_id = ANY("
+            "ARRAY['t100', 't200000', 't1999900'])",
         ),
         (
             "a month's totals by code (reports)",
-            f"SELECT code, sum(amount) FROM {{t}} WHERE business_date >= '{month}' "
+            f"SELECT code, sum(amount) FROM ledger_transfers WHERE business_date >= '{month}' "
             f"AND business_date < '{month}'::date + interval '1 month' GROUP BY code",
         ),
         (
             "pending transfers past their timeout (ledger expire)",
-            "SELECT id FROM {t} WHERE expires_us IS NOT NULL AND expires_us <= 1700000000200000",
+            "SELECT id FROM ledger_transfers WHERE expires_us IS NOT NULL "
+            "AND expires_us <= 1700000000200000",
         ),
         (
             "snapshots: a date's loans (eod snapshot step)",
-            f"SELECT COALESCE(SUM(loans), 0) FROM {{s}} WHERE business_date = '{day}'",
+            "SELECT COALESCE(SUM(loans), 0) FROM lending_eod_snapshots "
+            f"WHERE business_date = '{day}'",
         ),
         (
             "snapshots: a year by bucket (disclosure)",
-            f"SELECT bucket, sum(principal_fen) FROM {{s}} WHERE business_date > "
+            f"SELECT bucket, sum(principal_fen) FROM lending_eod_snapshots WHERE business_date > "
             f"'{day}'::date - 365 GROUP BY bucket",
         ),
     ]
+    out = [(label, q, q) for label, q in both]
+    registry = (
+        "SELECT t.id, {cols} FROM ledger_transfer_ids r JOIN ledger_transfers t "
+        "ON t.id = r.id AND t.business_date = r.business_date WHERE {where}"
+    )
+    out.insert(
+        3,
+        (
+            "by id, up to a date: through the registry",
+            by_ids,
+            registry.format(
+                cols="t.amount", where=f"r.id IN ({ids}) AND r.business_date <= '{day}'"
+            ),
+        ),
+    )
+    out.insert(
+        5,
+        (
+            "by id alone: through the registry",
+            by_id,
+            # The date as an init plan: a join would carry the constant id to every partition
+            # (an equivalence) and probe them all; this prunes to the one month at run time.
+            "SELECT id, request_hash FROM ledger_transfers WHERE id = 't123457' AND "
+            "business_date = (SELECT business_date FROM ledger_transfer_ids WHERE id = 't123457')",
+        ),
+    )
+    return out
 
 
-def _measure(conn: Connection, start: date) -> str:
+def _measure(conn: Connection, *, partitioned: bool) -> list[tuple[float, str, int]]:
+    """Each query's best time of three, with that run's plan shape and buffers."""
+    out = []
+    for _label, plain, by_month in _queries():
+        q = by_month if partitioned else plain
+        best, shape, buffers = float("inf"), "", 0
+        for _ in range(3):
+            plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) {q}")
+            lines = [r[0] for r in plan]
+            ms = float(re.search(r"Execution Time: ([\d.]+)", "\n".join(lines)).group(1))
+            if ms < best:
+                best, shape, buffers = ms, _shape(lines), _buffers(lines)
+        out.append((best, shape, buffers))
+    return out
+
+
+def _table(plain: list[tuple[float, str, int]], by_month: list[tuple[float, str, int]]) -> str:
     rows = [
         "| query | plain: ms | plain: plan | buffers | by month: ms | by month: plan | buffers |",
         "|---|---:|---|---:|---:|---|---:|",
     ]
-    for label, sql in _queries(start):
+    for (label, _, _), a, b in zip(_queries(), plain, by_month, strict=True):
         cells = [label]
-        for t, s in (("ledger_transfers", "lending_eod_snapshots"), ("p_transfers", "p_snapshots")):
-            q = sql.format(t=t, s=s)
-            best, shape, buffers = float("inf"), "", 0
-            for _ in range(3):
-                plan = conn.exec_driver_sql(f"EXPLAIN (ANALYZE, BUFFERS, FORMAT TEXT) {q}")
-                lines = [r[0] for r in plan]
-                ms = float(re.search(r"Execution Time: ([\d.]+)", "\n".join(lines)).group(1))
-                if ms < best:
-                    best, shape, buffers = ms, _shape(lines), _buffers(lines)
-            cells += [f"{best:,.2f}", shape, f"{buffers:,}"]
+        for ms, shape, buffers in (a, b):
+            cells += [f"{ms:,.2f}", shape, f"{buffers:,}"]
         rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows) + "\n"
 
@@ -223,12 +262,14 @@ def _shape(lines: list[str]) -> str:
         m = re.match(
             r"\s*(?:->\s*)?((?:Parallel )?(?:Index Only Scan|Index Scan|Bitmap Heap Scan|"
             r"Bitmap Index Scan|Seq Scan|Append|HashAggregate|GroupAggregate|Aggregate|"
-            r"Hash Join|Nested Loop|Sort|Gather|Finalize Aggregate|Partial Aggregate|Result))"
-            r"(?: using (\S+))?",
+            r"Hash Join|Nested Loop|Memoize|Sort|Gather|Finalize Aggregate|Partial Aggregate|"
+            r"Result))"
+            r"(?: using (\S+)| on (\S+))?",
             line,
         )
-        if m:
-            node = m.group(1) + (f" ({m.group(2)})" if m.group(2) else "")
+        if m and "never executed" not in line:
+            index = m.group(2) or (m.group(3) if m.group(1) == "Bitmap Index Scan" else None)
+            node = m.group(1) + (f" ({index})" if index else "")
             nodes.append(re.sub(r"_\d{6}|_default", "", node))
     folded: list[str] = []
     for node in nodes:
@@ -249,6 +290,119 @@ def _buffers(lines: list[str]) -> int:
     return 0
 
 
+def _with_scratch(pg: str, work) -> int:  # type: ignore[no-untyped-def]
+    """``work(engine)`` on a migrated scratch database, dropped afterwards."""
+    name = f"puhui_locks_{os.getpid()}"
+    base = make_url(database_url(pg))
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as c:
+        c.execute(text(f'CREATE DATABASE "{name}"'))
+    engine = make_engine(base.set(database=name).render_as_string(hide_password=False))
+    try:
+        upgrade(engine)
+        return work(engine)
+    finally:
+        engine.dispose()
+        with admin.connect() as c:
+            c.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def _ledger_locks(engine, months_ahead: int) -> int:  # type: ignore[no-untyped-def]
+    """Relation locks one ``create_transfers`` transaction holds before commit, in and out of
+    the backend's fast path, on the plain journal and then on ``months_ahead`` + 2 partitions."""
+    from puhui.db.engine import run_in_transaction
+    from puhui.ledger.codes import AccountCode, Book, TransferCode
+    from puhui.ledger.service import Transfer, create_account, create_transfers
+
+    a, b = run_in_transaction(
+        engine,
+        lambda c: [
+            create_account(c, book=Book.CUSTODY, code=code, owner=o)
+            for code, o in ((AccountCode.CUSTODY_MASTER, None), (AccountCode.LENDER, "x"))
+        ],
+    )
+
+    def count(label: str, n: int) -> None:
+        with engine.begin() as c:
+            batch = [Transfer(f"{label}{i}", a, b, 1, TransferCode.DEPOSIT) for i in range(n)]
+            create_transfers(c, batch)
+            rows = c.exec_driver_sql(
+                "SELECT fastpath, count(*) FROM pg_locks WHERE pid = pg_backend_pid() "
+                "AND locktype = 'relation' GROUP BY 1"
+            ).all()
+        print(
+            f"{label}: {n} transfers: "
+            + ", ".join(f"{'fast path' if f else 'shared'} {k}" for f, k in rows)
+        )
+
+    count("plain", 1)
+    count("plain-b", 100)
+    report = partition_journal(engine, months_ahead=months_ahead)
+    print(f"partitioned: {len(report.created)} months", file=sys.stderr)
+    count("partitioned", 1)
+    count("partitioned-b", 100)
+    return 0
+
+
+def _ledger_write_cost(argv: list[str], rounds: int, months_ahead: int) -> int:
+    """bench/ledger.py, as it is and then on a partitioned journal, one after the other.
+
+    Its scratch databases get names of their own here, so a concurrent run of bench/ledger.py
+    by someone else is neither dropped nor measured; pgbench is off (``--no-pgbench``)."""
+    import importlib.util
+    import tempfile
+
+    spec = importlib.util.spec_from_file_location(
+        "bench_ledger", Path(__file__).with_name("ledger.py")
+    )
+    assert spec and spec.loader
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules["bench_ledger"] = bench  # its dataclasses look their module up by name
+    spec.loader.exec_module(bench)
+    bench.PG_DB, bench.PGBENCH_DB = f"puhui_partbench_{os.getpid()}", f"pgb_partbench_{os.getpid()}"
+    setup = bench.setup_ledger
+
+    def partitioned_setup(url: str, n_users: int, n_shards: int):  # type: ignore[no-untyped-def]
+        ledger = setup(url, n_users, n_shards)
+        if url.startswith("postgresql"):
+            engine = make_engine(url, pool_size=1)
+            report = partition_journal(engine, months_ahead=months_ahead)
+            print(f"partitioned: {len(report.created)} months created", file=sys.stderr)
+            engine.dispose()
+        return ledger
+
+    tune = bench.tune_pg
+
+    def tune_partitioned(admin, args) -> None:  # type: ignore[no-untyped-def]
+        """bench/ledger.py's autovacuum switch, on the journal's partitions: a partitioned
+        table itself takes no storage parameters."""
+        with bench.psycopg.connect(
+            host=args.pg_host,
+            port=args.pg_port,
+            user=args.pg_user,
+            dbname=bench.PG_DB,
+            autocommit=True,
+        ) as c:
+            leaves = c.execute(
+                "SELECT relid::regclass::text FROM pg_partition_tree('ledger_transfers') "
+                "WHERE isleaf"
+            ).fetchall()
+            for (t,) in [("ledger_accounts",), ("ledger_entries",), *leaves]:
+                c.execute(f"ALTER TABLE {t} SET (autovacuum_enabled = false)")
+
+    out = Path(tempfile.mkdtemp(prefix="puhui-partbench-"))
+    codes = []
+    runs = [("plain", setup, tune), ("partitioned", partitioned_setup, tune_partitioned)] * rounds
+    for i, (name, fn, tuner) in enumerate(runs):
+        bench.setup_ledger, bench.tune_pg = fn, tuner
+        md = out / f"{i // 2 + 1}-{name}.md"
+        codes.append(bench.main([*argv, "--no-pgbench", "--markdown", str(md)]))
+    for md in sorted(out.iterdir()):
+        print(f"\n## round {md.stem}\n\n" + md.read_text())
+    return max(codes)
+
+
 def _count(engine, table: str) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as c:
         return int(c.exec_driver_sql(f"SELECT count(*) FROM {table}").scalar_one())
@@ -258,7 +412,7 @@ def _count_parts(engine) -> int:  # type: ignore[no-untyped-def]
     with engine.connect() as c:
         return int(
             c.exec_driver_sql(
-                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'p_transfers'::regclass"
+                "SELECT count(*) FROM pg_inherits WHERE inhparent = 'ledger_transfers'::regclass"
             ).scalar_one()
         )
 
