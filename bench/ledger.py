@@ -2,6 +2,13 @@
 
     .venv/bin/python bench/ledger.py              # full run, about 5 minutes
     .venv/bin/python bench/ledger.py --quick      # smoke run, about a minute
+    .venv/bin/python bench/ledger.py --cost postgresql   # one client's cost per transfer
+
+``--cost`` measures what a busy shared machine cannot spoil: one client, no pgbench, the CPU
+of the client and of its server backend per transfer and the Python calls per batch. Its timed
+loop runs inside ``functools.reduce`` and nothing else does, so instructions can be counted
+with ``valgrind --tool=callgrind --collect-atstart=no --toggle-collect=functools_reduce``
+(prepare the ledger without valgrind first: ``--cost-batches 0``).
 
 In one run, on the local PostgreSQL server (fresh databases ``pgbench_bench`` and
 ``puhui_bench``, dropped at the end):
@@ -25,6 +32,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import functools
 import io
 import json
 import multiprocessing as mp
@@ -1279,6 +1287,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--quiet-budget", type=float, default=45.0, help="total seconds of such waiting per run"
     )
     ap.add_argument("--keep", action="store_true", help="keep the databases")
+    ap.add_argument(
+        "--cost",
+        choices=("postgresql", "sqlite"),
+        help="measure one client's cost per transfer only (see the module docstring)",
+    )
+    ap.add_argument("--cost-batches", type=int, default=200, help="batches per --cost pass")
+    ap.add_argument("--cost-size", type=int, default=100, help="transfers per --cost batch")
+    ap.add_argument("--cost-shape", choices=("even", "hot", "split"), default="even")
+    ap.add_argument("--cost-fresh", action="store_true", help="set the --cost ledger up again")
     ap.add_argument("--markdown", type=Path, help="write the tables as markdown to this file")
     ap.add_argument("--json", type=Path, help="write the raw results as JSON to this file")
     args = ap.parse_args(argv)
@@ -1319,8 +1336,90 @@ def plan(args: argparse.Namespace) -> list[Case]:
     return cases
 
 
+COST_PG_DB = "puhui_bench_cost"
+
+
+def cost(args: argparse.Namespace) -> int:
+    """One client's CPU per transfer and Python calls per batch (see the module docstring).
+
+    The ledger is set up once and kept (``--cost-fresh`` sets it up again), so that a run
+    under valgrind measures only the transfers; each run adds its transfers to it.
+    """
+    tmp = Path(tempfile.gettempdir())
+    meta = tmp / f"puhui-bench-cost-{args.cost}.json"
+    if args.cost == "postgresql":
+        url = pg_url(args, COST_PG_DB)
+    else:
+        url = f"sqlite:///{tmp / 'puhui-bench-cost.db'}"
+    if args.cost_fresh or not meta.exists():
+        if args.cost == "postgresql":
+            recreate_db(admin_connect(args), COST_PG_DB)
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                (tmp / f"puhui-bench-cost.db{suffix}").unlink(missing_ok=True)
+        ledger = _timed("set up the ledger", setup_ledger, url, args.users, args.shards)
+        meta.write_text(json.dumps(asdict(ledger)))
+    ledger = Ledger(**json.loads(meta.read_text()))
+    if args.cost_batches <= 0:
+        return 0
+    engine = make_engine(url, pool_size=1)
+    spec = {
+        "users": ledger.users,
+        "shape": args.cost_shape,
+        "batch": args.cost_size,
+        "hot": ledger.hot,
+        "shards": ledger.shards,
+        "shard_key": "batch",
+        "wid": 0,
+        "clients": 1,
+    }
+    rng = random.Random(args.cost_batches)
+    prefix = f"cost{time.time_ns():x}-"
+    n = args.cost_batches
+    work = [_make_batch(rng, spec, prefix, i) for i in range(2 * n + 5)]
+
+    def apply(ok: int, batch: list[Transfer]) -> int:
+        return ok + sum(r.result is Result.OK for r in create_transfers_committed(engine, batch))
+
+    for batch in work[:5]:  # past the one-time PREPARE and imports
+        apply(0, batch)
+    backend = None
+    if args.cost == "postgresql":
+        with engine.connect() as c:  # pool_size=1: the connection the batches use
+            backend = c.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    ticks = os.sysconf("SC_CLK_TCK")
+
+    def server_ticks() -> int:
+        if backend is None:
+            return 0
+        fields = Path(f"/proc/{backend}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    s0, c0, w0 = server_ticks(), time.process_time(), time.perf_counter()
+    ok = functools.reduce(apply, work[5 : 5 + n], 0)  # the only reduce: callgrind's window
+    c1, w1, s1 = time.process_time(), time.perf_counter(), server_ticks()
+    prof = cProfile.Profile()
+    prof.enable()
+    for batch in work[5 + n :]:
+        apply(0, batch)
+    prof.disable()
+    calls = pstats.Stats(prof).total_calls / n  # type: ignore[attr-defined]
+    transfers = n * args.cost_size
+    server = f"{(s1 - s0) / ticks / transfers * 1e6:.1f}" if backend is not None else "-"
+    console.print(
+        f"{args.cost} {args.cost_shape} batches of {args.cost_size}: {ok:,} of {transfers:,} ok;"
+        f" client CPU {(c1 - c0) / transfers * 1e6:.1f} µs/transfer, server backend CPU "
+        f"{server} µs/transfer, wall {(w1 - w0) / transfers * 1e6:.1f} µs/transfer, "
+        f"{calls:,.0f} Python calls per batch"
+    )
+    engine.dispose()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.cost:
+        return cost(args)
     started = time.time()
     # Clients are forked before the parent opens any connection, so none is shared.
     clients = Clients(max(args.clients))

@@ -8,6 +8,7 @@ hashes the heads of every chain that moved, tying the chains together in time.
 from __future__ import annotations
 
 import hashlib
+import operator
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -39,18 +40,18 @@ def _digest(parts: Iterable[object]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _opt(v: object) -> object:
-    return "" if v is None else v
+_transfer_fields = operator.itemgetter(*TRANSFER_FIELDS)
 
 
 def transfer_digest(row: Mapping[str, Any]) -> str:
     """Digest of a stored transfer, so editing a transfer row breaks its entries' hashes."""
-    r = row
+    a, b, c, d, e, f, g, h, i, j, k, m = _transfer_fields(row)
+    # ``'' if x is None else x`` inline, not ``_opt(x)``: twelve calls cost more than the hash.
     text = (
-        f"{_opt(r['id'])}\x1f{_opt(r['debit_account_id'])}\x1f{_opt(r['credit_account_id'])}"
-        f"\x1f{_opt(r['amount'])}\x1f{_opt(r['pending_id'])}\x1f{_opt(r['code'])}"
-        f"\x1f{_opt(r['flags'])}\x1f{_opt(r['timeout'])}\x1f{_opt(r['reference'])}"
-        f"\x1f{_opt(r['book'])}\x1f{_opt(r['currency'])}\x1f{_opt(r['ts_us'])}"
+        f"{'' if a is None else a}\x1f{'' if b is None else b}\x1f{'' if c is None else c}"
+        f"\x1f{'' if d is None else d}\x1f{'' if e is None else e}\x1f{'' if f is None else f}"
+        f"\x1f{'' if g is None else g}\x1f{'' if h is None else h}\x1f{'' if i is None else i}"
+        f"\x1f{'' if j is None else j}\x1f{'' if k is None else k}\x1f{'' if m is None else m}"
     )
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -71,8 +72,10 @@ def request_hash8(
 ) -> str:
     """``request_hash`` of a transfer's eight client fields, without building a tuple."""
     text = (
-        f"{_opt(debit)}\x1f{_opt(credit)}\x1f{_opt(amount)}\x1f{_opt(code)}\x1f{_opt(flags)}"
-        f"\x1f{_opt(pending_id)}\x1f{_opt(timeout)}\x1f{_opt(reference)}"
+        f"{'' if debit is None else debit}\x1f{'' if credit is None else credit}"
+        f"\x1f{'' if amount is None else amount}\x1f{'' if code is None else code}"
+        f"\x1f{'' if flags is None else flags}\x1f{'' if pending_id is None else pending_id}"
+        f"\x1f{'' if timeout is None else timeout}\x1f{'' if reference is None else reference}"
     )
     return hashlib.sha256(text.encode()).hexdigest()
 

@@ -48,6 +48,8 @@ _LIMIT_DEBITS = int(AccountFlags.DEBITS_MUST_NOT_EXCEED_CREDITS)
 _LIMIT_CREDITS = int(AccountFlags.CREDITS_MUST_NOT_EXCEED_DEBITS)
 _INVALID_FLAGS = -1
 _BALANCE_COLUMNS = hashing.ENTRY_DELTAS
+_OK = Result.OK
+_OK_MESSAGE = MESSAGES[Result.OK]
 
 
 @dataclass(frozen=True)
@@ -442,15 +444,13 @@ def _create(link: store.Link, batch: Sequence[Transfer], clock: Clock) -> list[T
         if in_chain and failed_at is not None:
             results.append(_fail(t, Result.LINKED_EVENT_FAILED))
         else:
-            outcome = _apply_one(t, state, ts0 + i)
-            if isinstance(outcome, TransferResult):
+            outcome = _apply_one(t, state, ts0 + i, f)
+            if type(outcome) is TransferResult:
                 results.append(outcome)
                 if in_chain and outcome.result != Result.EXISTS:
                     failed_at = i
             else:
-                results.append(
-                    TransferResult(t.id, Result.OK, outcome.row["amount"], MESSAGES[Result.OK])
-                )
+                results.append(TransferResult(t.id, _OK, outcome.row["amount"], _OK_MESSAGE))
                 (chain if in_chain else committed).append(outcome)
         if not in_chain or (linked and i < last):
             continue
@@ -482,28 +482,31 @@ def _create(link: store.Link, batch: Sequence[Transfer], clock: Clock) -> list[T
     return results
 
 
-def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
-    """Validate one transfer against the batch's working state and apply it there."""
-    if not isinstance(t.id, str) or not t.id:
+def _apply_one(t: Transfer, s: _Batch, ts_us: int, flags: int) -> TransferResult | _Applied:
+    """Validate one transfer against the batch's working state and apply it there.
+
+    ``flags`` is ``_flags(t)``. This runs once per transfer, so it reads each field once and
+    spells the common case out (no helper calls for deltas); the order of the checks is the
+    order of the result codes' precedence and must not change.
+    """
+    tid = t.id
+    if not isinstance(tid, str) or not tid:
         return _fail(t, Result.ID_MUST_NOT_BE_EMPTY)
-    if len(t.id) > MAX_ID_LENGTH:
+    if len(tid) > MAX_ID_LENGTH:
         return _fail(t, Result.ID_TOO_LONG)
-    flags = _flags(t)
     phase = flags & _PHASE_FLAGS
     amount = t.amount
-    if amount is not None and (isinstance(amount, bool) or not isinstance(amount, int)):
+    if (
+        type(amount) is not int
+        and amount is not None
+        and (isinstance(amount, bool) or not isinstance(amount, int))
+    ):
         return _fail(t, Result.AMOUNT_MUST_BE_INTEGER)
+    debit_id, credit_id, code, timeout = t.debit_account_id, t.credit_account_id, t.code, t.timeout
     req = hashing.request_hash8(
-        t.debit_account_id,
-        t.credit_account_id,
-        amount,
-        t.code,
-        int(flags),
-        t.pending_id,
-        t.timeout,
-        t.reference,
+        debit_id, credit_id, amount, code, flags, t.pending_id, timeout, t.reference
     )
-    prior = s.existing.get(t.id) or s.created.get(t.id)
+    prior = s.existing.get(tid) or s.created.get(tid)
     if prior is not None:
         if prior["request_hash"] == req:
             return TransferResult(t.id, Result.EXISTS, prior["amount"], MESSAGES[Result.EXISTS])
@@ -514,22 +517,22 @@ def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
         or (phase and flags & _BALANCING and phase != _PENDING)
     ):
         return _fail(t, Result.FLAGS_ARE_MUTUALLY_EXCLUSIVE)
-    if not isinstance(t.timeout, int) or t.timeout < 0:
+    if not isinstance(timeout, int) or timeout < 0:
         return _fail(t, Result.TIMEOUT_MUST_NOT_BE_NEGATIVE)
-    if t.timeout and phase != _PENDING:
+    if timeout and phase != _PENDING:
         return _fail(t, Result.TIMEOUT_RESERVED_FOR_PENDING_TRANSFER)
     if phase in (_POST, _VOID):
         return _apply_resolution(t, s, ts_us, flags, req)
     if t.pending_id:
         return _fail(t, Result.PENDING_ID_MUST_BE_EMPTY)
-    if not isinstance(t.code, int) or t.code <= 0:
+    if not isinstance(code, int) or code <= 0:
         return _fail(t, Result.CODE_MUST_NOT_BE_ZERO)
     if amount is None or (amount <= 0 and not flags & _BALANCING):
         return _fail(t, Result.AMOUNT_MUST_BE_POSITIVE)
-    if t.debit_account_id == t.credit_account_id:
+    if debit_id == credit_id:
         return _fail(t, Result.ACCOUNTS_MUST_BE_DIFFERENT)
-    dr = s.accounts.get(t.debit_account_id)
-    cr = s.accounts.get(t.credit_account_id)
+    dr = s.accounts.get(debit_id)
+    cr = s.accounts.get(credit_id)
     if dr is None or cr is None:
         side = "debit" if dr is None else "credit"
         return _fail(t, Result.ACCOUNT_NOT_FOUND, f"{side} account not found")
@@ -537,7 +540,6 @@ def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
         return _fail(t, Result.BOOKS_DIFFER)
     if dr["currency"] != cr["currency"]:
         return _fail(t, Result.CURRENCIES_DIFFER)
-    pending = phase == _PENDING
     if flags & _BAL_DEBIT:
         room = dr["credits_posted"] - dr["debits_posted"] - dr["debits_pending"]
         amount = min(amount, room) if amount > 0 else room
@@ -548,9 +550,10 @@ def _apply_one(t: Transfer, s: _Batch, ts_us: int) -> TransferResult | _Applied:
         amount = min(amount, room) if amount > 0 else room
         if amount <= 0:
             return _fail(t, Result.EXCEEDS_DEBITS)
-    kind = "pending" if pending else "posted"
-    dr_delta = _delta(debit=amount, kind=kind)
-    cr_delta = _delta(credit=amount, kind=kind)
+    if phase == _PENDING:
+        dr_delta, cr_delta = (amount, 0, 0, 0), (0, 0, amount, 0)
+    else:
+        dr_delta, cr_delta = (0, amount, 0, 0), (0, 0, 0, amount)
     failure = _check_limits(t, dr, dr_delta) or _check_limits(t, cr, cr_delta)
     if failure:
         return failure
@@ -605,12 +608,6 @@ def _apply_resolution(
     applied = _commit_in_memory(s, row, {dr["id"]: dr_delta, cr["id"]: cr_delta})
     s.resolved[t.pending_id] = int(flags)
     return applied
-
-
-def _delta(*, debit: int = 0, credit: int = 0, kind: str) -> tuple[int, int, int, int]:
-    if kind == "pending":
-        return (debit, 0, credit, 0)
-    return (0, debit, 0, credit)
 
 
 def _check_limits(
@@ -672,12 +669,17 @@ def _transfer_row(
 def _commit_in_memory(
     s: _Batch, row: dict[str, Any], deltas: dict[int, tuple[int, int, int, int]]
 ) -> _Applied:
-    for account_id, delta in deltas.items():
-        acc = s.accounts[account_id]
-        acc["debits_pending"] += delta[0]
-        acc["debits_posted"] += delta[1]
-        acc["credits_pending"] += delta[2]
-        acc["credits_posted"] += delta[3]
+    accounts = s.accounts
+    for account_id, (dp, dpo, cp, cpo) in deltas.items():
+        acc = accounts[account_id]
+        if dp:
+            acc["debits_pending"] += dp
+        if dpo:
+            acc["debits_posted"] += dpo
+        if cp:
+            acc["credits_pending"] += cp
+        if cpo:
+            acc["credits_posted"] += cpo
     s.created[row["id"]] = row
     return _Applied(row=row, deltas=deltas)
 
@@ -685,23 +687,38 @@ def _commit_in_memory(
 def _write(link: store.Link, applied: list[_Applied], state: dict[int, dict[str, Any]]) -> None:
     """Chain each entry to its account's previous one, then store everything at once."""
     heads: dict[int, tuple[int, str]] = {}
-    entry_rows = []
+    entry_rows: list[tuple[Any, ...]] = []
+    append = entry_rows.append
+    transfer_digest, entry_hash = hashing.transfer_digest, hashing.entry_hash_fast
     for a in applied:
-        digest = hashing.transfer_digest(a.row)
-        tid = a.row["id"]
+        row = a.row
+        digest = transfer_digest(row)
+        tid = row["id"]
         for account_id, delta in a.deltas.items():
             prev = heads.get(account_id)
             if prev is None:
                 acc = state[account_id]
-                prev = (acc["_seq0"], acc["_head0"])
-            seq = prev[0] + 1
-            h = hashing.entry_hash_fast(prev[1], account_id, seq, digest, delta)
-            entry_rows.append((account_id, seq, tid, *delta, prev[1], h))
+                seq, head = acc["_seq0"] + 1, acc["_head0"]
+            else:
+                seq, head = prev[0] + 1, prev[1]
+            h = entry_hash(head, account_id, seq, digest, delta)
+            append((account_id, seq, tid, delta[0], delta[1], delta[2], delta[3], head, h))
             heads[account_id] = (seq, h)
-    balances = [
-        (i, *(state[i][c] for c in _BALANCE_COLUMNS), seq, h)
-        for i, (seq, h) in sorted(heads.items())
-    ]
+    balances = []
+    for i in sorted(heads):
+        seq, h = heads[i]
+        acc = state[i]
+        balances.append(
+            (
+                i,
+                acc["debits_pending"],
+                acc["debits_posted"],
+                acc["credits_pending"],
+                acc["credits_posted"],
+                seq,
+                h,
+            )
+        )
     link.write([a.row for a in applied], entry_rows, balances)
 
 
