@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from typing import Any
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from puhui.core.errors import ValidationError
+from puhui.core.errors import PuhuiError, ValidationError
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_QUEUE = "puhui"
@@ -70,3 +72,34 @@ def delete_queue(url: str | None, queue: str) -> None:
                 broker.flush(name)
     finally:
         broker.close()
+
+
+#: Retries after an unexpected error (a lost database connection, a deadlock that outlived the
+#: engine's own retries); a domain refusal (``PuhuiError``) is final and not retried.
+MAX_RETRIES = 8
+MIN_BACKOFF_MS = 1_000
+MAX_BACKOFF_MS = 60_000
+
+
+def partition_actor(
+    fn: Callable[..., Any],
+    *,
+    broker: dramatiq.Broker,
+    name: str,
+    queue: str,
+    time_limit_ms: int,
+) -> dramatiq.Actor:
+    """A partition task's actor: retried with backoff on the unexpected, never on a domain
+    refusal, and given ``time_limit_ms`` (Dramatiq's 10-minute default is too short for a
+    partition of a large book). Every partition task is idempotent, so a retry is safe."""
+    return dramatiq.actor(
+        fn,
+        broker=broker,
+        actor_name=name,
+        queue_name=queue,
+        max_retries=MAX_RETRIES,
+        min_backoff=MIN_BACKOFF_MS,
+        max_backoff=MAX_BACKOFF_MS,
+        time_limit=time_limit_ms,
+        throws=(PuhuiError,),
+    )

@@ -31,9 +31,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from puhui.compliance import disclosure
 from puhui.compliance.disclosure import MonthlyFigures
 from puhui.core.clock import SYSTEM_CLOCK, Clock
-from puhui.core.errors import Conflict, PuhuiError
+from puhui.core.errors import Conflict
 from puhui.db.engine import is_sqlite, run_in_transaction
-from puhui.tasks.eod import MAX_BACKOFF_MS, MAX_RETRIES, MIN_BACKOFF_MS
+from puhui.tasks.broker import partition_actor
 from puhui.tasks.models import disclosure_partials
 
 ACTOR = "disclosure_partition"
@@ -99,16 +99,8 @@ def declare(
             hook=hook,
         )
 
-    return dramatiq.actor(
-        disclosure_partition,
-        broker=broker,
-        actor_name=ACTOR,
-        queue_name=queue,
-        max_retries=MAX_RETRIES,
-        min_backoff=MIN_BACKOFF_MS,
-        max_backoff=MAX_BACKOFF_MS,
-        time_limit=TIME_LIMIT_MS,
-        throws=(PuhuiError,),
+    return partition_actor(
+        disclosure_partition, broker=broker, name=ACTOR, queue=queue, time_limit_ms=TIME_LIMIT_MS
     )
 
 

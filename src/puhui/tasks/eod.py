@@ -25,17 +25,13 @@ import dramatiq
 from sqlalchemy import Engine
 
 from puhui.core.clock import SYSTEM_CLOCK, Clock
-from puhui.core.errors import Conflict, PuhuiError, ValidationError
+from puhui.core.errors import Conflict, ValidationError
 from puhui.lending import eod
 from puhui.lending.eod import DayReport, Hook
 from puhui.lending.eod_steps import EodConfig
+from puhui.tasks.broker import partition_actor
 
 ACTOR = "eod_partition"
-#: Retries after an unexpected error (a lost database connection, a deadlock that outlived the
-#: engine's own retries); a domain refusal (``PuhuiError``) is final and not retried.
-MAX_RETRIES = 8
-MIN_BACKOFF_MS = 1_000
-MAX_BACKOFF_MS = 60_000
 #: A partition of a million-loan book takes minutes; Dramatiq's default limit is 10 minutes.
 TIME_LIMIT_MS = 4 * 3600 * 1000
 #: How long the dispatcher waits for one date's partitions before it gives up.
@@ -74,16 +70,8 @@ def declare(
         )
         return day.closed
 
-    return dramatiq.actor(
-        eod_partition,
-        broker=broker,
-        actor_name=ACTOR,
-        queue_name=queue,
-        max_retries=MAX_RETRIES,
-        min_backoff=MIN_BACKOFF_MS,
-        max_backoff=MAX_BACKOFF_MS,
-        time_limit=TIME_LIMIT_MS,
-        throws=(PuhuiError,),
+    return partition_actor(
+        eod_partition, broker=broker, name=ACTOR, queue=queue, time_limit_ms=TIME_LIMIT_MS
     )
 
 
