@@ -130,17 +130,19 @@ def _cap_expression(profile_col: Any, signed_col: Any, config: CapConfig) -> Any
     """SQL for each loan's cap: by profile and the contract date (the LPR in force then)."""
     legacy_from = _us(config.new_rules_from)
     whens: list[tuple[Any, Any]] = [
-        (signed_col < legacy_from, literal(float(config.legacy_cap))),
-        (
-            profile_col == Profile.LICENSED_LENDER.value,
-            literal(float(config.licensed_policy_cap)),
-        ),
+        (signed_col < legacy_from, _rate(config.legacy_cap)),
+        (profile_col == Profile.LICENSED_LENDER.value, _rate(config.licensed_policy_cap)),
     ]
     for fixing in sorted(config.lpr, key=lambda f: f.effective_from, reverse=True):
         start = max(fixing.effective_from, config.new_rules_from)
         cap = rate_cap(profile=Profile.PRIVATE_LENDING, contract_date=start, config=config).cap
-        whens.append((signed_col >= _us(start), literal(float(cap))))
-    return case(*whens, else_=literal(float(config.legacy_cap)))
+        whens.append((signed_col >= _us(start), _rate(cap)))
+    return case(*whens, else_=_rate(config.legacy_cap))
+
+
+def _rate(value: Decimal) -> Any:
+    """A rate as an exact SQL numeric literal (never a float)."""
+    return literal(value, Numeric())
 
 
 def rate_caps(
@@ -149,12 +151,13 @@ def rate_caps(
     """RATE-CAP-*: an active loan's IRR annual rate (``lending.apr``) above its cap."""
     ln, pv = loans.c, product_versions.c
     cap = _cap_expression(pv.regulatory_profile, ln.signed_us, config)
-    irr = cast(ln.irr_annual_rate, Numeric(20, 10))
-    # A hair of tolerance: the IRR is stored to many places and the cap is exact.
+    irr = cast(ln.irr_annual_rate, Numeric())
+    # SQL narrows to the loans above their cap (SQLite compares numerics as doubles: a loan
+    # within a rounding hair of its cap may come back); the decision is the Decimal one below.
     rows = conn.execute(
         select(ln.id, ln.irr_annual_rate, pv.regulatory_profile, ln.signed_us)
         .join(product_versions, pv.id == ln.product_version_id)
-        .where(ln.state.in_(LIVE_STATES), irr > cap + literal(1e-9))
+        .where(ln.state.in_(LIVE_STATES), irr > cap)
         .order_by(ln.id)
     ).all()
     found = []
