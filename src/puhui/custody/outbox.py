@@ -13,7 +13,6 @@ and the bank's answer never books the ledger again.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,8 +23,14 @@ from puhui.core.errors import Conflict
 from puhui.custody._db import now_us
 from puhui.custody.bank import InstructionKind
 from puhui.custody.models import custody_accounts, instructions
-from puhui.custody.service import _ID_RE, InstructionRecord, Role, Status
-from puhui.custody.service import _record as record_of
+from puhui.custody.service import (
+    ID_RE,
+    InstructionRecord,
+    Role,
+    Status,
+    instruction_hash,
+    instruction_record,
+)
 from puhui.db.engine import is_sqlite
 from puhui.ledger.codes import Book
 from puhui.ledger.codes import TransferFlags as TF
@@ -45,7 +50,7 @@ def queue_booked(conn: Connection, transfer_ids: Sequence[str], *, clock: Clock)
     ids = list(dict.fromkeys(transfer_ids))
     if not ids:
         return 0
-    bad = [i for i in ids if not _ID_RE.match(i)]
+    bad = [i for i in ids if not ID_RE.match(i)]
     if bad:
         raise Conflict("instruction_id_invalid", f"transfer id {bad[0]} cannot name a bank order")
     rows = _transfers(conn, ids)
@@ -79,7 +84,13 @@ def queue_booked(conn: Connection, transfer_ids: Sequence[str], *, clock: Clock)
                 "bank_to": r.bank_to,
                 "amount": r.amount,
                 "code": r.code,
-                "request_hash": _request_hash(r),
+                "request_hash": instruction_hash(
+                    InstructionKind.TRANSFER,
+                    r.debit_account_id,
+                    r.credit_account_id,
+                    r.amount,
+                    r.code,
+                ),
                 "ledger_transfer_id": r.id,
                 "status": Status.QUEUED.value,
                 "attempts": 0,
@@ -104,7 +115,7 @@ def queued(
         numbers = sorted(bank_accounts)
         q = q.where(or_(c.bank_from.in_(numbers), c.bank_to.in_(numbers)))
     rows = conn.execute(q.order_by(c.queue_seq).limit(limit)).mappings()
-    return [record_of(r) for r in rows]
+    return [instruction_record(r) for r in rows]
 
 
 def _next_seqs(conn: Connection, n: int) -> list[int]:
@@ -151,11 +162,6 @@ def _transfers(conn: Connection, ids: list[str]) -> dict[str, Any]:
         )
         out.update((r.id, r) for r in conn.execute(q))
     return out
-
-
-def _request_hash(r: Any) -> str:
-    body = f"{InstructionKind.TRANSFER}|{r.debit_account_id}|{r.credit_account_id}|{r.amount}"
-    return hashlib.sha256(f"{body}|{int(r.code)}".encode()).hexdigest()
 
 
 def _chunks(values: list[str]) -> list[list[str]]:

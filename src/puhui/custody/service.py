@@ -32,7 +32,7 @@ from puhui.ledger.codes import AccountCode, AccountFlags, Book, Result, Transfer
 from puhui.ledger.service import Transfer, create_account, create_transfers
 
 PLATFORM = "platform"
-_ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,48}$")
 
 
 class Role(StrEnum):
@@ -321,7 +321,7 @@ def begin_instruction(
     The same id with the same fields returns the existing record (a client retry); with other
     fields it is refused. Insufficient funds refuse it here, before the bank hears of it.
     """
-    if not isinstance(instruction_id, str) or not _ID_RE.match(instruction_id):
+    if not isinstance(instruction_id, str) or not ID_RE.match(instruction_id):
         raise ValidationError(
             "instruction_id_invalid",
             "instruction id is 1-48 letters, digits, '-' or '_'",
@@ -344,9 +344,7 @@ def begin_instruction(
         payee = get_account(conn, user_ref=to_user_ref, role=to_role)
         debit, credit = payer.ledger_account_id, payee.ledger_account_id
         bank_from, bank_to = payer.bank_account_no, payee.bank_account_no
-    request_hash = hashlib.sha256(
-        f"{kind}|{debit}|{credit}|{amount}|{int(code)}".encode()
-    ).hexdigest()
+    request_hash = instruction_hash(kind, debit, credit, amount, int(code))
     existing = _existing(conn, instruction_id, request_hash)
     if existing is not None:
         return existing
@@ -490,7 +488,8 @@ def instructions_to_poll(conn: Connection, *, sent_before_us: int) -> list[str]:
 
 
 def get_instruction(conn: Connection, instruction_id: str) -> InstructionRecord:
-    return _record(first_or_raise(conn, _query(instruction_id), _missing(instruction_id)))
+    row = first_or_raise(conn, _query(instruction_id), _missing(instruction_id))
+    return instruction_record(row)
 
 
 def _ledger(conn: Connection, t: Transfer, clock: Clock) -> None:
@@ -514,7 +513,7 @@ def _existing(conn: Connection, instruction_id: str, request_hash: str) -> Instr
             f"instruction {instruction_id} exists with other fields",
             field="instruction_id",
         )
-    return _record(row)
+    return instruction_record(row)
 
 
 def _row(conn: Connection, instruction_id: str) -> Any:
@@ -544,7 +543,12 @@ def _set(conn: Connection, instruction_id: str, clock: Clock, **values: Any) -> 
     )
 
 
-def _record(row: Any) -> InstructionRecord:
+def instruction_hash(kind: InstructionKind, debit: int, credit: int, amount: int, code: int) -> str:
+    """What an instruction id is bound to: a reuse of the id with other fields is refused."""
+    return hashlib.sha256(f"{kind}|{debit}|{credit}|{amount}|{code}".encode()).hexdigest()
+
+
+def instruction_record(row: Any) -> InstructionRecord:
     fields = {k: row[k] for k in InstructionRecord.__dataclass_fields__}
     fields["kind"] = InstructionKind(row["kind"])
     fields["status"] = Status(row["status"])
