@@ -196,7 +196,7 @@ def distribute_loans(
                     }
                 )
     fee_acc = accounts.platform_account(conn, Role.PLATFORM_FEE)
-    reserve_acc = accounts.platform_account(conn, Role.RISK_RESERVE)
+    reserve_acc = lender_acc[RESERVE_HOLDER]
     for j, loan in enumerate(loan_col.tolist()):
         for amount, to, code, tag in (
             (int(platform[j] - reserve[j]), fee_acc, TransferCode.FEE, "fee"),
