@@ -187,14 +187,23 @@ def loan_positions(day: date, *, among: Any | None = None) -> Any:
     )
 
 
-def _loan_figures(conn: Connection, day: date, as_of_us: int) -> dict[str, int]:
+def _loan_figures(conn: Connection, day: date, as_of_us: int) -> dict[str, Any]:
     figures, top = _loan_sums(conn, day)
-    whole = figures["outstanding_principal"]
-    figures["top10_borrower_share"] = _ratio(sum(top), whole)  # type: ignore[assignment]
-    figures["top1_borrower_share"] = _ratio(top[0] if top else 0, whole)  # type: ignore[assignment]
-    figures["_top10_fen"] = sum(top)
-    figures["_top1_fen"] = top[0] if top else 0
-    return figures
+    return _with_top(figures, top)
+
+
+def _with_top(sums: Mapping[str, int], top: Sequence[int]) -> dict[str, Any]:
+    """The loan figures with the concentration of the largest borrowers (``top``, largest
+    first) derived from them: for the one-process and the partitioned path alike."""
+    top = list(top)[:TOP_BORROWERS]
+    whole = sums["outstanding_principal"]
+    return {
+        **sums,
+        "top10_borrower_share": _ratio(sum(top), whole),
+        "top1_borrower_share": _ratio(top[0] if top else 0, whole),
+        "_top10_fen": sum(top),
+        "_top1_fen": top[0] if top else 0,
+    }
 
 
 def _loan_sums(
@@ -405,16 +414,7 @@ def merge_partials(
     day, _ = cut_off(period)
     total = {k: sum(int(p[k]) for p in partials) for k in ADDITIVE}
     top = sorted((int(v) for p in partials for v in p["top_borrowers_fen"]), reverse=True)
-    top = top[:TOP_BORROWERS]
-    whole = total["outstanding_principal"]
-    loan: dict[str, Any] = {
-        **total,
-        "top10_borrower_share": _ratio(sum(top), whole),
-        "top1_borrower_share": _ratio(top[0] if top else 0, whole),
-        "_top10_fen": sum(top),
-        "_top1_fen": top[0] if top else 0,
-    }
-    return _assemble(conn, period, day, loan, {})
+    return _assemble(conn, period, day, _with_top(total, top), {})
 
 
 def _assemble(
