@@ -93,6 +93,9 @@ transfers = Table(
 #: An entry is named by its account and its place in that account's chain: ``(account_id,
 #: seq)`` is the primary key, so a surrogate id (one more index and sequence per row) is not
 #: needed, and two writers that both read an account at the same ``seq`` cannot both append.
+#: On SQLite the rows are kept in the order they are written (a rowid table, migration 0020)
+#: and the key is an index beside them: a batch over random accounts then appends its rows to
+#: a few pages instead of splitting a page of the key's tree for almost every entry.
 entries = Table(
     "ledger_entries",
     metadata,
@@ -106,7 +109,6 @@ entries = Table(
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
     Index("ix_ledger_entries_transfer_id", "transfer_id"),
-    sqlite_with_rowid=False,
 )
 
 seals = Table(
