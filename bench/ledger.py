@@ -18,7 +18,10 @@ In one run, on the local PostgreSQL server (fresh databases ``pgbench_bench`` an
   batches of 100 per transaction, in three shapes: ``even`` (user → user over 10,000 accounts),
   ``hot`` (user → one fee account, every transfer locks the same row) and ``split`` (the fee
   account split with ``create_split_account`` and a shard picked with ``shard_for``);
-* batches of 100 on SQLite (a temporary file; one writer, so one client).
+* batches of 100 on SQLite (a temporary file; one writer, so one client), each followed by
+  its baseline, the *storage floor* (``bench/sqlite_floor.py``): the same batches' statements
+  with every row computed in advance, on a fresh ledger file, so the ratio shows what our
+  Python adds and the floor what SQLite itself allows on this machine.
 
 Clients are processes, each with its own engine: threads would only measure the GIL. While a
 case runs, the parent samples ``pg_stat_activity`` (what the server backends wait on: the
@@ -59,6 +62,7 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import Connection, Engine, func, select
 
+import sqlite_floor  # bench/ is the script's directory, so it is on sys.path
 from puhui.db.engine import make_engine, run_in_transaction
 from puhui.db.migrate import alembic_config
 from puhui.ledger.codes import AccountCode, AccountFlags, Book, Result, TransferCode
@@ -80,7 +84,7 @@ SHAPES = ("even", "hot", "split")
 QUIET = 25.0  # % of the machine used by others above which a case waits for quiet
 MODES = (("single", 1), ("batch100", 100))
 PG_DB = "puhui_bench"
-LEDGER_REVISION = "0001"  # the Alembic revision that creates the ledger tables
+LEDGER_REVISION = "ledger@head"  # the Alembic revisions that build the ledger tables
 PGBENCH_DB = "pgbench_bench"
 MAX_ERRORS = 50  # a client stops after this many exceptions; the run then reports them
 
@@ -1128,7 +1132,10 @@ def _find(results: list[CaseResult], **kw: Any) -> CaseResult | None:
 
 
 def targets(
-    results: list[CaseResult], pgb: dict[int, dict[str, Any]], clients: Sequence[int]
+    results: list[CaseResult],
+    pgb: dict[int, dict[str, Any]],
+    clients: Sequence[int],
+    floors: Sequence[dict[str, Any]] = (),
 ) -> list[tuple[str, float | None, float, str]]:
     """(target, measured, threshold, unit) for every target of the issue."""
     mid = 8 if 8 in clients else max(clients)
@@ -1164,6 +1171,15 @@ def targets(
     v = rate(db="sqlite", shape="even", mode="batch100", clients=1)
     if v is not None:
         out.append(("batch100 on SQLite, even, 1 client", v, 50_000, "/s"))
+    for f in floors:  # what SQLite alone allows: a target above it cannot be met by any code
+        out.append(
+            (
+                f"SQLite storage floor, {f['shape']} (no ledger code at all)",
+                f["floor"],
+                50_000,
+                "/s",
+            )
+        )
     return out
 
 
@@ -1210,9 +1226,12 @@ def markdown(
     pgb: dict[int, dict[str, Any]],
     rows: list[tuple[str, float | None, float, str]],
     trips: dict[str, int],
+    floors: list[dict[str, Any]],
 ) -> str:
     lines = ["pgbench:", "", *md_table(PGBENCH_COLUMNS, pgbench_rows(pgb)), ""]
     lines += ["Rates:", "", *md_table(RATE_COLUMNS, rate_rows(results, pgb)), ""]
+    if floors:
+        lines += ["SQLite storage floor:", "", *md_table(FLOOR_COLUMNS, floor_rows(floors)), ""]
     lines += ["Costs:", "", *md_table(COST_COLUMNS, cost_rows(results)), ""]
     lines += [
         "Round trips per transaction (libpq trace): "
@@ -1239,6 +1258,58 @@ def markdown(
 
 # --------------------------------------------------------------------------------------
 # main
+
+
+def sqlite_floors(
+    results: list[CaseResult], args: argparse.Namespace, tmp: Path
+) -> list[dict[str, Any]]:
+    """Each SQLite batch case against the storage floor (``bench/sqlite_floor.py``).
+
+    The floor replays the case's own batches (same seed, same ids) on a freshly set-up
+    ledger file, so it starts from a smaller journal than the case did: if anything, the
+    floor is flattered, never the ledger.
+    """
+    out = []
+    for i, r in enumerate(results):
+        c = r.case
+        if c.db != "sqlite" or c.batch == 1 or not r.txs:
+            continue
+        path = tmp / f"floor-{c.shape}.db"
+        ledger = setup_ledger(f"sqlite:///{path}", args.users, args.shards)
+        spec = {
+            "users": ledger.users,
+            "shape": c.shape,
+            "batch": c.batch,
+            "hot": ledger.hot,
+            "shards": ledger.shards,
+            "shard_key": c.shard_key,
+            "wid": 0,
+            "clients": 1,
+        }
+        # Client 0 of case i ran with seed i and tag c{i} (see main and _run_client).
+        rng = random.Random(i * 1000)
+        batches = [_make_batch(rng, spec, f"c{i}w0-", n) for n in range(3 * r.txs)]
+        work = sqlite_floor.prepare(ledger.url, batches)
+        done, seconds = sqlite_floor.run(ledger.url, work, args.duration)
+        rate = done / seconds
+        out.append({"case": c.name, "shape": c.shape, "ours": r.rate, "floor": rate})
+        console.print(
+            f"  SQLite floor, {c.shape:<6} {rate:>10,.0f} transfers/s  (ours "
+            f"{r.rate:,.0f}/s = {r.rate / rate:.2f} × the floor)"
+        )
+        for suffix in ("", "-wal", "-shm"):
+            Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return out
+
+
+FLOOR_COLUMNS = ("shape", "ours /s", "floor /s", "ours ÷ floor")
+
+
+def floor_rows(floors: list[dict[str, Any]]) -> list[list[str]]:
+    return [
+        [f["shape"], f"{f['ours']:,.0f}", f"{f['floor']:,.0f}", f"{f['ours'] / f['floor']:.2f}"]
+        for f in floors
+    ]
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -1493,6 +1564,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"{r.p50_ms:6.1f} ms  backends {_fmt_waits(r.waits)}"
                 + (f"  [red]errors {r.errors}: {r.first_error}[/]" if r.errors else "")
             )
+        floors = sqlite_floors(results, args, tmp) if not args.no_sqlite else []
         if pgb:
             console.print(rich_table("pgbench TPC-B", PGBENCH_COLUMNS, pgbench_rows(pgb)))
         console.print(
@@ -1514,7 +1586,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             "round trips per transaction (libpq trace, evenly spread): "
             + ", ".join(f"{k} {v}" for k, v in trips.items())
         )
-        rows = targets(results, pgb, args.clients)
+        if floors:
+            console.print(
+                rich_table(
+                    "SQLite batches against the storage floor (the same statements, every row"
+                    " computed in advance)",
+                    FLOOR_COLUMNS,
+                    floor_rows(floors),
+                )
+            )
+        rows = targets(results, pgb, args.clients, floors)
         console.print(
             rich_table(
                 "Targets (issue 2)", ("target", "measured", "needed", "met"), target_rows(rows)
@@ -1556,10 +1637,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             "targets": rows,
             "verify": checks,
             "round_trips": trips,
+            "sqlite_floor": floors,
             "seconds": total,
         }
         if args.markdown:
-            args.markdown.write_text(markdown(results, pgb, rows, trips))
+            args.markdown.write_text(markdown(results, pgb, rows, trips, floors))
         if args.json:
             args.json.write_text(json.dumps(report, indent=1, default=str))
         failed = any(r.errors for r in results) or not all(v["ok"] for v in checks.values())
