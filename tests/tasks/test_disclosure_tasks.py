@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import sys
 import threading
 import time
@@ -31,9 +30,14 @@ from puhui.tasks import broker as brokers
 from puhui.tasks import disclosure as disclosure_tasks
 from puhui.tasks import worker
 from puhui.tasks.models import disclosure_partials
-from tasks.test_distributed_eod import PUHUI, _start
+from tasks.workers import kill_and_replace, start, stop_all
 
-PAUSING = [sys.executable, str(Path(__file__).with_name("pausing_disclosure_worker.py"))]
+PAUSING = [
+    sys.executable,
+    str(Path(__file__).with_name("pausing_worker.py")),
+    "--job",
+    "disclosure",
+]
 
 
 @pytest.fixture
@@ -110,7 +114,7 @@ def test_a_worker_killed_inside_a_partition_changes_nothing(
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     marker = tmp_path / "paused"
     args = ["--database", database_url_for_test, "--broker", broker_url, "--queue", queue]
-    procs = [_start([*PAUSING, *args, "--marker", str(marker)], env)]
+    procs = [start([*PAUSING, *args, "--marker", str(marker)], env)]
     broker = brokers.make_broker(broker_url)
     actor = disclosure_tasks.declare(broker, queue)
     outcome: list[Any] = []
@@ -138,18 +142,9 @@ def test_a_worker_killed_inside_a_partition_changes_nothing(
         if backend == "postgresql":  # (on SQLite the paused worker holds the write lock)
             # the paused partition's row is written but not committed: nobody sees it
             assert (PERIOD, partitions, paused) not in recorded(engine)
-        procs += [_start([*PUHUI, "worker", "--threads", "2", *args], env) for _ in range(2)]
-        procs[0].send_signal(signal.SIGKILL)
-        assert procs[0].wait(10) == -signal.SIGKILL
-        dispatcher.join(150)
-        assert not dispatcher.is_alive()
+        kill_and_replace(procs, args, env, dispatcher, join_s=150)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM if p is not procs[0] else signal.SIGKILL)
-        for p in procs:
-            p.wait(20)
-        broker.close()
+        stop_all(procs, broker)
 
     (figures,) = outcome
     assert not isinstance(figures, BaseException), figures

@@ -5,8 +5,6 @@ running the batch alone leaves it, and the ledger verifies."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
 import sys
 import threading
 import time
@@ -28,11 +26,11 @@ from puhui.lending.models import installments, loan_transactions, loans
 from puhui.tasks import broker as brokers
 from puhui.tasks import eod as eod_tasks
 from puhui.tasks import worker
+from tasks.workers import kill_and_replace, start, stop_all
 
 CARDS = (10_000_000, 50_000, None, 20_000, 3_000_000, None)
 START, END = DUE - timedelta(days=1), DUE + timedelta(days=1)
 PARTITIONS = 4
-PUHUI = [sys.executable, "-c", "from puhui.cli import main; main()"]
 PAUSING = [sys.executable, str(Path(__file__).with_name("pausing_worker.py"))]
 
 
@@ -68,20 +66,6 @@ def book(engine: Engine) -> dict[str, Any]:
         }
 
 
-def _start(cmd: list[str], env: dict[str, str]) -> subprocess.Popen[str]:
-    proc = subprocess.Popen(
-        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    assert proc.stdout is not None
-    seen = []
-    while not seen or "worker ready" not in seen[-1]:
-        line = proc.stdout.readline()
-        assert line, "".join(seen)  # it exited before it was ready
-        seen.append(line)
-    threading.Thread(target=proc.stdout.read, daemon=True).start()  # keep the pipe drained
-    return proc
-
-
 def test_a_worker_killed_mid_partition_loses_nothing_and_doubles_nothing(
     engine, clock, reset, backend, database_url_for_test, broker_url, queue, tmp_path
 ):
@@ -97,7 +81,7 @@ def test_a_worker_killed_mid_partition_loses_nothing_and_doubles_nothing(
     args = ["--database", database_url_for_test, "--broker", broker_url, "--queue", queue]
     pause = ["--pause-at", "inside:debit", "--on", DUE.isoformat()]
     procs = [
-        _start(
+        start(
             [*PAUSING, *args, *pause, "--marker", str(marker)],
             env,
         )
@@ -146,18 +130,9 @@ def test_a_worker_killed_mid_partition_loses_nothing_and_doubles_nothing(
                     )
                 ).scalar()
                 assert debited == 0
-        procs += [_start([*PUHUI, "worker", "--threads", "2", *args], env) for _ in range(2)]
-        procs[0].send_signal(signal.SIGKILL)
-        assert procs[0].wait(10) == -signal.SIGKILL
-        dispatcher.join(330)
-        assert not dispatcher.is_alive()
+        kill_and_replace(procs, args, env, dispatcher, join_s=330)
     finally:
-        for p in procs:
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM if p is not procs[0] else signal.SIGKILL)
-        for p in procs:
-            p.wait(20)
-        broker.close()
+        stop_all(procs, broker)
 
     (days,) = outcome
     assert not isinstance(days, BaseException), days

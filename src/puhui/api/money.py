@@ -161,6 +161,10 @@ class BankAuthorisation(Body):
     method: Literal["password", "otp"]
     secret: Annotated[str, Field(min_length=1, max_length=64, repr=False)]
 
+    def for_bank(self) -> Authorisation:
+        """What the bank checks: the method names are the bank's own (``AuthMethod``)."""
+        return Authorisation(AuthMethod(self.method), self.secret)
+
 
 class MoneyIn(Body):
     role: Role
@@ -242,8 +246,6 @@ def _move(
     keys: Keyring,
     bank: CustodyBank,
 ) -> Response:
-    method = AuthMethod.PASSWORD if body.authorisation.method == "password" else AuthMethod.OTP
-
     def work(_: Connection) -> InstructionOut:
         record = move_money(
             engine,
@@ -254,7 +256,7 @@ def _move(
             role=body.role,
             amount_fen=body.amount_fen,
             totp=body.totp,
-            authorisation=Authorisation(method, body.authorisation.secret),
+            authorisation=body.authorisation.for_bank(),
             actor=who.actor,
             clock=clock,
         )
@@ -399,7 +401,6 @@ def authorise(
     """Grant the custody bank a standing authorisation (业务授权) for the platform's
     instructions out of one sub-account: a lender's bids posted at full funding and claims
     bought, a borrower's repayments passed to the note holders, a guarantor's 代偿."""
-    method = AuthMethod.PASSWORD if body.authorisation.method == "password" else AuthMethod.OTP
 
     def work(_: Connection) -> GrantOut:
         grant = grant_authorisation(
@@ -409,7 +410,7 @@ def authorise(
             customer_id=who.customer_id,
             role=body.role,
             totp=body.totp,
-            authorisation=Authorisation(method, body.authorisation.secret),
+            authorisation=body.authorisation.for_bank(),
             actor=who.actor,
             clock=clock,
         )

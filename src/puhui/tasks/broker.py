@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
 from dramatiq.brokers.rabbitmq import RabbitmqBroker
 
-from puhui.core.errors import PuhuiError, ValidationError
+from puhui.core.errors import Conflict, PuhuiError, ValidationError
 
 DEFAULT_BROKER_URL = "amqp://guest:guest@127.0.0.1:5672/%2F"
 DEFAULT_QUEUE = "puhui"
@@ -103,3 +104,39 @@ def partition_actor(
         time_limit=time_limit_ms,
         throws=(PuhuiError,),
     )
+
+
+def wait_for_partitions(
+    finished: Callable[[], Sequence[int]],
+    partitions: int,
+    *,
+    what: str,
+    code: str,
+    timeout_s: float,
+    poll_s: float,
+    on_progress: Callable[[int], None] | None = None,
+) -> None:
+    """Poll ``finished`` (the partitions committed so far) until all ``partitions`` are, telling
+    ``on_progress`` each new count; past ``timeout_s`` a 409 ``code`` names the missing ones.
+
+    The dispatcher of every partitioned job waits this way: the workers' commits are the only
+    progress it can trust (a message may be redelivered, a worker killed and replaced)."""
+    deadline = time.monotonic() + timeout_s
+    seen = -1
+    while True:
+        done = finished()
+        if len(done) != seen:
+            seen = len(done)
+            if on_progress:
+                on_progress(seen)
+        if seen == partitions:
+            return
+        if time.monotonic() > deadline:
+            missing = sorted(set(range(partitions)) - set(done))
+            raise Conflict(
+                code,
+                f"{what}: partition(s) {', '.join(map(str, missing))} did not finish within "
+                f"{timeout_s:.0f} s; are workers running on this queue? (puhui worker)",
+                field="partition",
+            )
+        time.sleep(poll_s)

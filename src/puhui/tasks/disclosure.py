@@ -20,7 +20,6 @@ the first's commit and then inserts nothing.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -33,7 +32,7 @@ from puhui.compliance.disclosure import MonthlyFigures
 from puhui.core.clock import SYSTEM_CLOCK, Clock
 from puhui.core.errors import Conflict
 from puhui.db.engine import is_sqlite, run_in_transaction
-from puhui.tasks.broker import partition_actor
+from puhui.tasks.broker import partition_actor, wait_for_partitions
 from puhui.tasks.models import disclosure_partials
 
 ACTOR = "disclosure_partition"
@@ -123,7 +122,15 @@ def run_distributed(
     run_in_transaction(engine, lambda c: clear(c, period=period, partitions=partitions))
     for k in range(partitions):
         actor.send(period, partitions, k)
-    _wait(engine, period, partitions, timeout_s, poll_s, on_progress)
+    wait_for_partitions(
+        lambda: finished_partitions(engine, period, partitions),
+        partitions,
+        what=period,
+        code="disclosure_partitions_unfinished",
+        timeout_s=timeout_s,
+        poll_s=poll_s,
+        on_progress=on_progress and (lambda n: on_progress(n, partitions)),
+    )
     return merged(engine, period=period, partitions=partitions)
 
 
@@ -196,32 +203,3 @@ def _insert(
         .returning(disclosure_partials.c.part)
     )
     return conn.execute(stmt).first() is not None
-
-
-def _wait(
-    engine: Engine,
-    period: str,
-    partitions: int,
-    timeout_s: float,
-    poll_s: float,
-    on_progress: OnProgress | None,
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    seen = -1
-    while True:
-        done = finished_partitions(engine, period, partitions)
-        if len(done) != seen:
-            seen = len(done)
-            if on_progress:
-                on_progress(seen, partitions)
-        if seen == partitions:
-            return
-        if time.monotonic() > deadline:
-            missing = sorted(set(range(partitions)) - set(done))
-            raise Conflict(
-                "disclosure_partitions_unfinished",
-                f"{period}: partition(s) {', '.join(map(str, missing))} did not finish within "
-                f"{timeout_s:.0f} s; are workers running on this queue? (puhui worker)",
-                field="partition",
-            )
-        time.sleep(poll_s)

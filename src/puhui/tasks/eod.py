@@ -16,7 +16,6 @@ skips the steps that have rows and redoes the one that was cut off.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from datetime import date, timedelta
 from typing import Any
@@ -25,11 +24,11 @@ import dramatiq
 from sqlalchemy import Engine
 
 from puhui.core.clock import SYSTEM_CLOCK, Clock
-from puhui.core.errors import Conflict, ValidationError
+from puhui.core.errors import ValidationError
 from puhui.lending import eod
 from puhui.lending.eod import DayReport, Hook
 from puhui.lending.eod_steps import EodConfig
-from puhui.tasks.broker import partition_actor
+from puhui.tasks.broker import partition_actor, wait_for_partitions
 
 ACTOR = "eod_partition"
 #: A partition of a million-loan book takes minutes; Dramatiq's default limit is 10 minutes.
@@ -106,7 +105,15 @@ def run_distributed(
         else:
             for k in range(partitions):
                 actor.send(d.isoformat(), partitions, k, payload)
-            _wait(engine, d, partitions, timeout_s, poll_s, on_progress)
+            wait_for_partitions(
+                lambda d=d: finished_partitions(engine, d, partitions),
+                partitions,
+                what=d.isoformat(),
+                code="eod_partitions_unfinished",
+                timeout_s=timeout_s,
+                poll_s=poll_s,
+                on_progress=on_progress and (lambda n, d=d: on_progress(d, n, partitions)),
+            )
             # every partition is done: close here too (a worker may have already), so a
             # failing closing check reaches the caller
             eod.run_date(
@@ -129,32 +136,3 @@ def finished_partitions(engine: Engine, business_date: date, partitions: int) ->
         if r.partition >= 0:
             per[r.partition] = per.get(r.partition, 0) + 1
     return [k for k in range(partitions) if per.get(k, 0) >= len(eod.STEPS)]
-
-
-def _wait(
-    engine: Engine,
-    d: date,
-    partitions: int,
-    timeout_s: float,
-    poll_s: float,
-    on_progress: OnDay | None,
-) -> None:
-    deadline = time.monotonic() + timeout_s
-    seen = -1
-    while True:
-        done = finished_partitions(engine, d, partitions)
-        if len(done) != seen:
-            seen = len(done)
-            if on_progress:
-                on_progress(d, seen, partitions)
-        if seen == partitions:
-            return
-        if time.monotonic() > deadline:
-            missing = sorted(set(range(partitions)) - set(done))
-            raise Conflict(
-                "eod_partitions_unfinished",
-                f"{d.isoformat()}: partition(s) {', '.join(map(str, missing))} did not finish "
-                f"within {timeout_s:.0f} s; are workers running on this queue? (puhui worker)",
-                field="partition",
-            )
-        time.sleep(poll_s)

@@ -53,6 +53,21 @@ def money(request: Request, v: CustomerDep, engine: EngineDep, bank: BankDep) ->
     return _money_page(request, v, engine, bank)
 
 
+def _done_or_again(
+    request: Request,
+    v: Visitor,
+    engine: Any,
+    bank: Any,
+    error: PuhuiError | None,
+    *,
+    to: str = "/m/money",
+) -> Response:
+    """After a money form: on to ``to``, or the money page again with the error shown."""
+    if error is None:
+        return html_redirect(to, request)
+    return _money_page(request, v, engine, bank, error=error)
+
+
 def _money_page(
     request: Request, v: Visitor, engine: Any, bank: Any, *, error: PuhuiError | None = None
 ) -> Response:
@@ -91,9 +106,7 @@ def open_account(
             )
         ).error
     )
-    if error is None:
-        return html_redirect("/m/money", request)
-    return _money_page(request, v, engine, bank, error=error)
+    return _done_or_again(request, v, engine, bank, error)
 
 
 @router.post("/money/authorisations")
@@ -130,9 +143,7 @@ def grant(
                 clock=clock,
             )
         ).error
-    if error is None:
-        return html_redirect("/m/money#authorisations", request)
-    return _money_page(request, v, engine, bank, error=error)
+    return _done_or_again(request, v, engine, bank, error, to="/m/money#authorisations")
 
 
 @router.post("/money/authorisations/{grant_id}/revoke")
@@ -154,9 +165,7 @@ def revoke_grant(
             clock=clock,
         )
     ).error
-    if error is None:
-        return html_redirect("/m/money#authorisations", request)
-    return _money_page(request, v, engine, bank, error=error)
+    return _done_or_again(request, v, engine, bank, error, to="/m/money#authorisations")
 
 
 @router.get("/deposit")
